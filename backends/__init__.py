@@ -1,0 +1,69 @@
+"""Backends: turn an optimized function graph into something that runs.
+
+Every backend meets one contract: ``compile(fgraph)`` returns a callable
+taking the values of ``fgraph.inputs`` (user inputs then shared values, in
+the device's array type) and returning the values of ``fgraph.outputs``.
+A backend lowers each op by dispatch on the op's type, from its own table;
+ops never know about backends.
+
+Devices say where shared values live and how arrays cross to and from the
+host.  The backend is chosen from ``config.linker`` ('auto' picks the best
+one for ``config.device``).
+"""
+import numpy as np
+
+from symbolic.config import config
+
+
+class HostDevice:
+    """Values are NumPy arrays in main memory."""
+
+    name = "cpu"
+
+    def to_device(self, arr):
+        return np.asarray(arr)
+
+    def to_host(self, value):
+        return value
+
+    def is_device_array(self, value):
+        return False
+
+
+_HOST = HostDevice()
+_BACKEND_FACTORIES = {}
+_BACKEND_CACHE = {}
+
+
+def register_backend(name, factory):
+    """Make a backend available under ``name`` (``factory()`` builds it on first use)."""
+    _BACKEND_FACTORIES[name] = factory
+
+
+def current_device():
+    """The device that new shared variables are stored on, from ``config.device``."""
+    if config.device == "cpu":
+        return _HOST
+    raise RuntimeError(
+        f"config.device={config.device!r}: the CUDA backend is not available in this build yet; "
+        f"use device=cpu (see docs/architecture.md for the backend status)")
+
+
+def get_backend(name=None):
+    """The backend called ``name``, or the one ``config`` selects."""
+    name = name or config.linker
+    if name == "auto":
+        name = "numpy" if config.device == "cpu" else "cuda"
+    if name not in _BACKEND_FACTORIES:
+        raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(_BACKEND_FACTORIES))}")
+    if name not in _BACKEND_CACHE:
+        _BACKEND_CACHE[name] = _BACKEND_FACTORIES[name]()
+    return _BACKEND_CACHE[name]
+
+
+def _numpy_backend():
+    from .numpy import NumpyBackend
+    return NumpyBackend()
+
+
+register_backend("numpy", _numpy_backend)

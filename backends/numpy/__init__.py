@@ -1,0 +1,102 @@
+"""The reference backend: every op runs its NumPy meaning, one node after another.
+
+It is the definition the other backends are checked against, and the
+fallback for ops they do not lower.  Lowerings are registered per op type in
+``LOWERINGS``; an op without an entry runs its own ``perform``.
+"""
+from symbolic.graph import Constant, format_trace
+
+LOWERINGS = {}
+
+
+def register(op_type):
+    """Decorator: ``fn(node) -> thunk`` lowers nodes of ``op_type`` for this backend."""
+    def deco(fn):
+        LOWERINGS[op_type] = fn
+        return fn
+    return deco
+
+
+def _default_lowering(node):
+    perform = node.op.perform
+    return lambda *args: perform(node, args)
+
+
+def lower(node):
+    for cls in type(node.op).__mro__:
+        if cls in LOWERINGS:
+            return LOWERINGS[cls](node)
+    return _default_lowering(node)
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def compile(self, fgraph):
+        return Program(fgraph)
+
+
+class Program:
+    """A schedule of thunks over a flat list of value slots."""
+
+    def __init__(self, fgraph):
+        slot = {}
+        self.n_inputs = len(fgraph.inputs)
+        for i, v in enumerate(fgraph.inputs):
+            slot[id(v)] = i
+        constants = []
+        n = self.n_inputs
+
+        def slot_of(v):
+            nonlocal n
+            if id(v) not in slot:
+                if not isinstance(v, Constant):
+                    raise ValueError(f"the graph needs {v!r}, which is neither an input nor computed")
+                slot[id(v)] = n
+                constants.append((n, v.data))
+                n += 1
+            return slot[id(v)]
+
+        steps = []
+        for node in fgraph.toposort():
+            ins = [slot_of(i) for i in node.inputs]
+            outs = []
+            for o in node.outputs:
+                slot[id(o)] = n
+                outs.append(n)
+                n += 1
+            steps.append((lower(node), ins, outs, node))
+        self.output_slots = [slot_of(o) for o in fgraph.outputs]
+        self.constants = constants
+        self.n_slots = n
+        self.steps = steps
+
+    def __call__(self, *values):
+        store = list(values) + [None] * (self.n_slots - self.n_inputs)
+        for i, data in self.constants:
+            store[i] = data
+        for thunk, ins, outs, node in self.steps:
+            args = [store[i] for i in ins]
+            try:
+                results = thunk(*args)
+            except Exception as e:
+                raise runtime_error(e, node, args) from e
+            for i, r in zip(outs, results):
+                store[i] = r
+        return [store[i] for i in self.output_slots]
+
+
+def runtime_error(err, node, args):
+    """The same kind of error, saying which op failed and where the user built it."""
+    shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
+    where = format_trace(node.trace[0]) if node.trace else "(unknown)"
+    msg = (f"{err}\nApply node that caused the error: {node.op}\n"
+           f"Input types: {', '.join(str(i.type) for i in node.inputs)}\n"
+           f"Input shapes: {shapes}\n"
+           f"Node created at:\n  {where}")
+    try:
+        new = type(err)(msg)
+    except Exception:
+        new = RuntimeError(msg)
+    new.node = node
+    return new

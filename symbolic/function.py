@@ -1,0 +1,288 @@
+"""``function``: compile a graph into a callable with shared state and updates.
+
+Compilation substitutes ``givens``, collects shared variables and their
+(default) updates, rewrites the graph and hands it to the backend.  A call
+checks the inputs, runs the backend's program, then commits every update at
+once, so all outputs and updates are computed from the old values and a
+failed call leaves the shared state unchanged.
+"""
+import time
+import warnings
+
+import numpy as np
+
+from .config import config
+from .fgraph import FunctionGraph
+from .graph import Constant, Variable, ancestors, clone_replace
+from .shared import SharedVariable
+from .variable import as_tensor_variable
+
+
+class In:
+    """A function input with options: a default ``value``, a ``name`` for keywords."""
+
+    def __init__(self, variable, name=None, value=None, borrow=False, mutable=False,
+                 allow_downcast=None, implicit=False):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"In(): expected a variable, got {variable!r}")
+        self.variable, self.name = variable, name or variable.name
+        self.value, self.borrow, self.mutable = value, borrow, mutable
+        self.allow_downcast = allow_downcast
+        self.has_default = value is not None
+
+
+class Out:
+    """A function output; ``borrow=True`` may return an internal buffer without a copy."""
+
+    def __init__(self, variable, borrow=False):
+        self.variable, self.borrow = variable, borrow
+
+
+class Mode:
+    """How to compile: which backend (linker) and which rewrites (optimizer)."""
+
+    def __init__(self, linker=None, optimizer=None):
+        self.linker = linker
+        self.optimizer = optimizer
+
+    def __repr__(self):
+        return f"Mode(linker={self.linker!r}, optimizer={self.optimizer!r})"
+
+
+_MODE_NAMES = {"FAST_RUN": "fast_run", "FAST_COMPILE": "fast_compile"}
+
+
+def _resolve_mode(mode):
+    if mode is None:
+        return Mode(config.linker, config.optimizer)
+    if isinstance(mode, Mode):
+        return Mode(mode.linker or config.linker, mode.optimizer or config.optimizer)
+    if isinstance(mode, str):
+        if mode in _MODE_NAMES:
+            return Mode(config.linker, _MODE_NAMES[mode])
+        if mode in ("numpy", "llvm", "cuda"):
+            return Mode(mode, config.optimizer)
+    raise ValueError(f"mode={mode!r} is not valid; expected None, a Mode, 'FAST_RUN', "
+                     f"'FAST_COMPILE' or a backend name ('numpy', 'llvm', 'cuda')")
+
+
+def _pairs(arg, what):
+    if arg is None:
+        return []
+    if isinstance(arg, dict):
+        return list(arg.items())
+    try:
+        pairs = list(arg)
+    except TypeError:
+        raise TypeError(f"{what} must be a dict or a list of (variable, expression) pairs") from None
+    for p in pairs:
+        if not (isinstance(p, (tuple, list)) and len(p) == 2):
+            raise TypeError(f"{what} must be a dict or a list of (variable, expression) pairs, "
+                            f"found {p!r}")
+    return [tuple(p) for p in pairs]
+
+
+def _check_update(var, expr):
+    if not isinstance(var, SharedVariable):
+        raise TypeError(f"updates: {var!r} is not a shared variable; only shared variables can be updated")
+    expr = as_tensor_variable(expr)
+    if expr.weak and expr.dtype != var.dtype:
+        from .ops.elemwise import _cast_input
+        expr = _cast_input(expr, var.dtype, f"update of {var!r}")
+    if expr.dtype != var.dtype:
+        raise TypeError(f"updates: the update of shared variable {var!r} has dtype {expr.dtype}, but "
+                        f"the variable has dtype {var.dtype}; cast the expression "
+                        f"(e.g. expr.astype('{var.dtype}'))")
+    if expr.ndim != var.ndim:
+        raise TypeError(f"updates: the update of shared variable {var!r} has {expr.ndim} dimensions, "
+                        f"the variable has {var.ndim}")
+    if not var.type.compatible_shape([s if s is not None else v for s, v in
+                                      zip(expr.type.shape, var.type.shape)]):
+        raise ValueError(f"updates: the update of {var!r} has static shape {expr.type.shape}, "
+                         f"the variable has {var.type.shape}")
+    return expr
+
+
+def _check_given(var, expr):
+    expr = as_tensor_variable(expr)
+    if expr.dtype != var.dtype or expr.ndim != var.ndim:
+        raise TypeError(f"givens: {var!r} of type {var.type} cannot be replaced by {expr!r} of type "
+                        f"{expr.type}; dtype and number of dimensions must match")
+    return expr
+
+
+def function(inputs, outputs=None, updates=None, givens=None, mode=None,
+             on_unused_input="raise", allow_input_downcast=None, name=None,
+             no_default_updates=False, profile=None, trust_input=False):
+    """Compile ``outputs`` (and ``updates``) as a function of ``inputs``."""
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
+    if isinstance(inputs, (Variable, In)):
+        raise TypeError("function(): inputs must be a list of variables, e.g. function([x], ...)")
+    ins = [i if isinstance(i, In) else In(i) for i in (inputs or [])]
+    for k, i in enumerate(ins):
+        v = i.variable
+        if isinstance(v, SharedVariable):
+            raise TypeError(f"function(): input {k} ({v!r}) is a shared variable; shared variables "
+                            f"are implicit inputs and must not be listed (use givens to replace one)")
+        if isinstance(v, Constant) or v.owner is not None:
+            raise TypeError(f"function(): input {k} ({v!r}) is not an input variable (it is a "
+                            f"constant or computed from other variables)")
+    if len({id(i.variable) for i in ins}) != len(ins):
+        raise ValueError("function(): an input variable is listed twice")
+
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [outputs] if single else list(outputs)
+    outs = [o if isinstance(o, Out) else Out(o) for o in outs]
+    out_vars = [as_tensor_variable(o.variable) for o in outs]
+
+    update_pairs = [(v, _check_update(v, e)) for v, e in _pairs(updates, "updates")]
+    if len({id(v) for v, _ in update_pairs}) != len(update_pairs):
+        raise ValueError("updates: a shared variable is updated twice")
+    given_pairs = [(v, _check_given(v, e)) for v, e in _pairs(givens, "givens")]
+
+    # Substitute givens everywhere: outputs and update expressions.
+    exprs = out_vars + [e for _, e in update_pairs]
+    if given_pairs:
+        exprs = clone_replace(exprs, dict(given_pairs))
+    out_vars, update_exprs = exprs[:len(out_vars)], exprs[len(out_vars):]
+    update_pairs = list(zip([v for v, _ in update_pairs], update_exprs))
+
+    # Default updates (random streams) of shared variables the graph reads.
+    excluded = set(map(id, no_default_updates)) if isinstance(no_default_updates, (list, tuple)) else set()
+    if no_default_updates is not True:
+        seen = {id(v) for v, _ in update_pairs}
+        pending = list(out_vars) + [e for _, e in update_pairs]
+        while pending:
+            new = []
+            for v in ancestors(pending):
+                if isinstance(v, SharedVariable) and v.default_update is not None \
+                        and id(v) not in seen and id(v) not in excluded:
+                    seen.add(id(v))
+                    expr = v.default_update
+                    if given_pairs:
+                        expr, = clone_replace([expr], dict(given_pairs))
+                    update_pairs.append((v, _check_update(v, expr)))
+                    new.append(expr)
+            pending = new
+
+    all_exprs = out_vars + [e for _, e in update_pairs]
+    needed = [v for v in ancestors(all_exprs) if v.owner is None and not isinstance(v, Constant)]
+    input_ids = {id(i.variable) for i in ins}
+    shared_vars = [v for v in needed if isinstance(v, SharedVariable)]
+    for v, _ in update_pairs:
+        if v not in shared_vars:
+            shared_vars.append(v)
+    for v in needed:
+        if not isinstance(v, SharedVariable) and id(v) not in input_ids:
+            raise ValueError(f"function(): the graph needs the input {v!r} ({v.type}), which is not "
+                             f"in the inputs list; add it to the inputs (or to givens)")
+    needed_ids = {id(v) for v in needed}
+    for k, i in enumerate(ins):
+        if id(i.variable) not in needed_ids:
+            msg = (f"function(): input {k} ({i.variable!r}) is not used to compute any output; pass "
+                   f"on_unused_input='ignore' or 'warn' to allow this")
+            if on_unused_input == "raise":
+                raise ValueError(msg)
+            if on_unused_input == "warn":
+                warnings.warn(msg, stacklevel=2)
+
+    return Function(ins, outs, out_vars, shared_vars, update_pairs, _resolve_mode(mode),
+                    allow_input_downcast, name, single, trust_input,
+                    config.profile if profile is None else profile)
+
+
+class Function:
+    """A compiled function. Call it with the input values (positional or by name)."""
+
+    def __init__(self, ins, outs, out_vars, shared_vars, update_pairs, mode, allow_input_downcast,
+                 name, single, trust_input, profile):
+        from backends import get_backend
+        from .rewriting import rewrite_graph
+        self.ins, self.outs, self.name = ins, outs, name
+        self.mode, self.single, self.trust_input = mode, single, trust_input
+        self.shared_vars = shared_vars
+        self.updated = [v for v, _ in update_pairs]
+        self.allow_input_downcast = allow_input_downcast
+        t0 = time.perf_counter()
+        graph_inputs = [i.variable for i in ins] + shared_vars
+        fgraph = FunctionGraph(graph_inputs, out_vars + [e for _, e in update_pairs])
+        self.fgraph = rewrite_graph(fgraph, mode.optimizer)
+        t1 = time.perf_counter()
+        self.backend = get_backend(mode.linker)
+        self.program = self.backend.compile(self.fgraph)
+        self.compile_times = {"rewrite": t1 - t0, "backend": time.perf_counter() - t1}
+        self._names = {i.name: k for k, i in enumerate(ins) if i.name}
+        self._containers = [v.container for v in shared_vars]
+        index = {id(v): k for k, v in enumerate(shared_vars)}
+        self._update_containers = [self._containers[index[id(v)]] for v in self.updated]
+        self._n_out = len(out_vars)
+        self.profile = profile
+
+    @property
+    def maker(self):
+        return self
+
+    def _arguments(self, args, kwargs):
+        if len(args) > len(self.ins):
+            raise TypeError(f"{self._label()} takes {len(self.ins)} inputs, got {len(args)}")
+        values = list(args) + [_MISSING] * (len(self.ins) - len(args))
+        for key, value in kwargs.items():
+            if key not in self._names:
+                raise TypeError(f"{self._label()} has no input named {key!r}; named inputs: "
+                                f"{', '.join(self._names) or 'none'}")
+            k = self._names[key]
+            if values[k] is not _MISSING:
+                raise TypeError(f"{self._label()}: input {key!r} was given twice")
+            values[k] = value
+        out = []
+        for k, (i, value) in enumerate(zip(self.ins, values)):
+            if value is _MISSING:
+                if not i.has_default:
+                    raise TypeError(f"{self._label()}: missing input {k} ({i.variable!r}); it takes "
+                                    f"{len(self.ins)} inputs")
+                value = i.value
+            if self.trust_input:
+                out.append(value)
+                continue
+            allow = i.allow_downcast if i.allow_downcast is not None else self.allow_input_downcast
+            label = f"{self._label()} input {k} ({i.variable!r})"
+            out.append(i.variable.type.filter(value, name=label, allow_downcast=allow))
+        return out
+
+    def _label(self):
+        return f"function {self.name!r}" if self.name else "function"
+
+    def __call__(self, *args, **kwargs):
+        values = self._arguments(args, kwargs)
+        device = self._containers[0].device if self._containers else None
+        if device is not None and device.name != "cpu":
+            values = [device.to_device(v) for v in values]
+        t0 = time.perf_counter() if self.profile else 0.0
+        results = self.program(*values, *[c.value for c in self._containers])
+        if self.profile:
+            self.run_time = getattr(self, "run_time", 0.0) + time.perf_counter() - t0
+        for c, new in zip(self._update_containers, results[self._n_out:]):
+            c.value = new
+        outputs = []
+        held = values + [c.value for c in self._containers]
+        for o, r in zip(self.outs, results[:self._n_out]):
+            if device is not None:
+                r = device.to_host(r)
+            outputs.append(r if o.borrow else _private(r, held))
+        if self.single:
+            return outputs[0]
+        return outputs
+
+    def __repr__(self):
+        return f"<Function {self.name or ''} inputs={[i.variable for i in self.ins]}>"
+
+
+def _private(r, held):
+    """An output the caller owns: never a view of an input or of shared state."""
+    if isinstance(r, np.ndarray) and (r.base is not None or any(r is v for v in held)):
+        return r.copy()
+    return r
+
+
+_MISSING = object()
