@@ -147,8 +147,11 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise"):
         for gi, p in zip(g, pts):
             term = _sum(gi * p)
             cost = term if cost is None else cost + term
-        out.append(grad(cost, u, disconnected_inputs=disconnected_outputs
-                        if disconnected_outputs != "raise" else "raise"))
+        jvp = grad(cost, u, disconnected_inputs=disconnected_outputs)
+        # The result is linear in u, so u's values never matter, only its shape: bind it.
+        from .graph import clone_replace
+        from .ops.shape import zeros_like
+        out.append(clone_replace([jvp], {u: zeros_like(fi)})[0])
     return out if f_list else out[0]
 
 

@@ -20,11 +20,21 @@ def user_trace():
     """The first stack frame outside this project: the user's line that built a node."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIRS) and "importlib" not in filename:
-            return (filename, frame.f_lineno, frame.f_code.co_name)
+        code = frame.f_code
+        filename = code.co_filename
+        if not filename.startswith(_PACKAGE_DIRS) and "importlib" not in filename \
+                and not _inside_op_method(frame):
+            return (filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
     return None
+
+
+def _inside_op_method(frame):
+    """True in the methods of a user-defined Op, which are not where a node is wanted."""
+    return frame.f_code.co_name in _OP_METHODS and isinstance(frame.f_locals.get("self"), Op)
+
+
+_OP_METHODS = ("make_node", "__call__", "grad", "perform")
 
 
 def format_trace(trace):

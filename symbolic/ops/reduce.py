@@ -15,7 +15,8 @@ def normalize_axes(axis, ndim, what):
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -max(ndim, 1) <= a < max(ndim, 1):
+        bound = ndim if ndim else 1  # a scalar accepts axis 0 or -1, as NumPy does
+        if not isinstance(a, (int, np.integer)) or not -bound <= a < bound:
             raise ValueError(f"{what}: axis {a} is out of range for a {ndim}-d tensor")
         out.append(int(a) % ndim if ndim else 0)
     if len(set(out)) != len(out):

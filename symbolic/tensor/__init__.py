@@ -1,0 +1,14 @@
+"""Theano-era alias: ``import symbolic.tensor as T`` gives the ops and constructors.
+
+Code written for ``theano.tensor`` finds the same names here (``T.matrix``,
+``T.dot``, ``T.nnet.sigmoid``, ``T.grad``...).
+"""
+from symbolic.constructors import *  # noqa: F401,F403
+from symbolic.ops import *  # noqa: F401,F403
+from symbolic.gradient import grad, jacobian, hessian, Lop, Rop  # noqa: F401
+from symbolic.types import TensorType  # noqa: F401
+from symbolic.variable import TensorVariable, TensorConstant, as_tensor_variable  # noqa: F401
+from symbolic.graph import constant  # noqa: F401
+from symbolic.shared import shared  # noqa: F401
+
+from . import nnet  # noqa: E402,F401
