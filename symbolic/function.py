@@ -207,7 +207,8 @@ class Function:
         t0 = time.perf_counter()
         graph_inputs = [i.variable for i in ins] + shared_vars
         fgraph = FunctionGraph(graph_inputs, out_vars + [e for _, e in update_pairs])
-        self.fgraph = rewrite_graph(fgraph, mode.optimizer)
+        self.rewrite_times = {}
+        self.fgraph = rewrite_graph(fgraph, mode.optimizer, self.rewrite_times)
         t1 = time.perf_counter()
         self.backend = get_backend(mode.linker)
         self.program = self.backend.compile(self.fgraph)
