@@ -208,10 +208,12 @@ class Function:
         graph_inputs = [i.variable for i in ins] + shared_vars
         fgraph = FunctionGraph(graph_inputs, out_vars + [e for _, e in update_pairs])
         self.rewrite_times = {}
+        self.profile_stats = ProfileStats(name) if profile else None
         self.fgraph = rewrite_graph(fgraph, mode.optimizer, self.rewrite_times)
         t1 = time.perf_counter()
         self.backend = get_backend(mode.linker)
-        self.program = self.backend.compile(self.fgraph)
+        self.program = self.backend.compile(self.fgraph, profile=self.profile_stats) \
+            if profile else self.backend.compile(self.fgraph)
         self.compile_times = {"rewrite": t1 - t0, "backend": time.perf_counter() - t1}
         self._names = {i.name: k for k, i in enumerate(ins) if i.name}
         self._containers = [v.container for v in shared_vars]
@@ -219,6 +221,9 @@ class Function:
         self._update_containers = [self._containers[index[id(v)]] for v in self.updated]
         self._n_out = len(out_vars)
         self.profile = profile
+        if profile:
+            self.profile_stats.rewrite_times = self.rewrite_times
+            self.profile_stats.compile_time = self.compile_times["backend"]
 
     @property
     def maker(self):
@@ -262,7 +267,8 @@ class Function:
         t0 = time.perf_counter() if self.profile else 0.0
         results = self.program(*values, *[c.value for c in self._containers])
         if self.profile:
-            self.run_time = getattr(self, "run_time", 0.0) + time.perf_counter() - t0
+            self.profile_stats.calls += 1
+            self.profile_stats.call_time += time.perf_counter() - t0
         for c, new in zip(self._update_containers, results[self._n_out:]):
             c.value = new
         outputs = []
@@ -277,6 +283,44 @@ class Function:
 
     def __repr__(self):
         return f"<Function {self.name or ''} inputs={[i.variable for i in self.ins]}>"
+
+    def profile_summary(self, file=None):
+        """Print where compile and run time went (needs ``profile=True``)."""
+        if not self.profile:
+            raise RuntimeError("this function was compiled without profile=True (or the profile flag)")
+        return self.profile_stats.summary(file)
+
+
+class ProfileStats:
+    """Time spent rewriting, compiling, and per op while running."""
+
+    def __init__(self, name):
+        self.name = name
+        self.rewrite_times, self.compile_time = {}, 0.0
+        self.calls, self.call_time = 0, 0.0
+        self.op_times = {}   # op description -> [calls, seconds, how it ran]
+
+    def record(self, op_label, seconds, how):
+        entry = self.op_times.setdefault(op_label, [0, 0.0, how])
+        entry[0] += 1
+        entry[1] += seconds
+
+    def summary(self, file=None):
+        lines = [f"Profile of function {self.name or '(unnamed)'}",
+                 f"  rewriting: {sum(self.rewrite_times.values()) * 1e3:.2f} ms  (" +
+                 ", ".join(f"{k} {v * 1e3:.2f}" for k, v in self.rewrite_times.items()) + ")",
+                 f"  backend compile: {self.compile_time * 1e3:.2f} ms",
+                 f"  calls: {self.calls}, total {self.call_time * 1e3:.2f} ms",
+                 f"  {'op':<40} {'calls':>8} {'total ms':>10} {'%':>6}  runs as"]
+        total = sum(t for _, t, _ in self.op_times.values()) or 1.0
+        for label, (n, t, how) in sorted(self.op_times.items(), key=lambda kv: -kv[1][1]):
+            lines.append(f"  {label:<40} {n:>8} {t * 1e3:>10.3f} {100 * t / total:>6.1f}  {how}")
+        text = "\n".join(lines) + "\n"
+        if file == "str":
+            return text
+        import sys
+        (file or sys.stdout).write(text)
+        return text
 
 
 def _private(r, held):

@@ -211,3 +211,16 @@ def test_optimizer_none_runs_graph_as_written():
     x = S.dvector("x")
     f = S.function([x], S.log(1 + x), mode=S.Mode(optimizer="None"))
     assert "log" in [n.op.scalar_op.name for n in f.fgraph.toposort() if isinstance(n.op, Elemwise)]
+
+
+def test_profile_table():
+    x = S.dvector("x")
+    f = S.function([x], S.exp(x).sum(), profile=True)
+    f(np.ones(3))
+    f(np.ones(3))
+    text = f.profile_summary(file="str")
+    assert "rewriting" in text and "backend compile" in text and "calls: 2" in text
+    assert "exp" in text and "numpy reference" in text
+    g = S.function([x], x)
+    with pytest.raises(RuntimeError, match="profile=True"):
+        g.profile_summary()

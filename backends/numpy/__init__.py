@@ -4,6 +4,8 @@ It is the definition the other backends are checked against, and the
 fallback for ops they do not lower.  Lowerings are registered per op type in
 ``LOWERINGS``; an op without an entry runs its own ``perform``.
 """
+import time
+
 from symbolic.graph import Constant, format_trace
 
 LOWERINGS = {}
@@ -32,14 +34,14 @@ def lower(node):
 class NumpyBackend:
     name = "numpy"
 
-    def compile(self, fgraph):
-        return Program(fgraph)
+    def compile(self, fgraph, profile=None):
+        return Program(fgraph, profile)
 
 
 class Program:
     """A schedule of thunks over a flat list of value slots."""
 
-    def __init__(self, fgraph):
+    def __init__(self, fgraph, profile=None):
         slot = {}
         self.n_inputs = len(fgraph.inputs)
         for i, v in enumerate(fgraph.inputs):
@@ -65,7 +67,10 @@ class Program:
                 slot[id(o)] = n
                 outs.append(n)
                 n += 1
-            steps.append((lower(node), ins, outs, node))
+            thunk = lower(node)
+            if profile is not None:
+                thunk = _timed(thunk, str(node.op), profile)
+            steps.append((thunk, ins, outs, node))
         self.output_slots = [slot_of(o) for o in fgraph.outputs]
         self.constants = constants
         self.n_slots = n
@@ -84,6 +89,17 @@ class Program:
             for i, r in zip(outs, results):
                 store[i] = r
         return [store[i] for i in self.output_slots]
+
+
+def _timed(thunk, label, profile):
+    clock = time.perf_counter
+
+    def run(*args):
+        t0 = clock()
+        out = thunk(*args)
+        profile.record(label, clock() - t0, "numpy reference")
+        return out
+    return run
 
 
 def runtime_error(err, node, args):
