@@ -7,6 +7,7 @@ import symbolic as S
 from symbolic.fgraph import FunctionGraph
 from symbolic.graph import Constant, graph_inputs
 from symbolic.ops.elemwise import Elemwise, Unbroadcast
+from symbolic.ops.fused import FusedElemwise
 from symbolic.ops.nnet import LogSoftmax, Softmax
 from symbolic.ops.reduce import ArgReduce
 from symbolic.rewriting import LEVELS, PHASES, core, rewrite_graph
@@ -25,7 +26,14 @@ def rewritten(outputs, level="fast_run"):
 
 
 def scalar_ops(fg):
-    return [n.op.scalar_op.name for n in fg.toposort() if isinstance(n.op, Elemwise)]
+    """Names of the elementwise operations left, looking inside fused groups."""
+    names = []
+    for n in fg.toposort():
+        if isinstance(n.op, Elemwise):
+            names.append(n.op.scalar_op.name)
+        elif isinstance(n.op, FusedElemwise):
+            names.extend(s[0].name for s in n.op.steps if s[0] != "cast")
+    return names
 
 
 def assert_traces_carried(fg):
@@ -224,3 +232,46 @@ def test_profile_table():
     g = S.function([x], x)
     with pytest.raises(RuntimeError, match="profile=True"):
         g.profile_summary()
+
+
+def test_fusion_makes_one_op_of_an_elementwise_chain():
+    a, b, c = S.fvector("a"), S.fvector("b"), S.fvector("c")
+    y = S.maximum(0, a * b + c)
+    fg = rewritten([y])
+    nodes = fg.toposort()
+    assert len(nodes) == 1 and isinstance(nodes[0].op, FusedElemwise)
+    assert [s[0].name for s in nodes[0].op.steps] == ["mul", "add", "maximum"]
+    assert_traces_carried(fg)
+    agree([a, b, c], [y], [np.array([1, -2, 3], "float32")] * 3)
+
+
+def test_fusion_exports_values_used_outside_the_group():
+    x = S.dvector("x")
+    e = S.exp(x)
+    y = S.tanh(e * 2)
+    fg = rewritten([y, e.sum()])
+    fused = [n for n in fg.toposort() if isinstance(n.op, FusedElemwise)]
+    assert len(fused) == 1 and len(fused[0].outputs) == 2
+    agree([x], [y, e.sum()], [np.array([0.1, 0.2])])
+
+
+def test_fusion_stays_convex():
+    """exp(x) -> sum -> (broadcast back) -> add: exp and add must not fuse around the sum."""
+    x = S.dvector("x")
+    e = S.exp(x)
+    y = e + e.sum()
+    fg = rewritten([y])
+    for n in fg.toposort():
+        if isinstance(n.op, FusedElemwise):
+            assert not ({"exp", "add"} <= {s[0].name for s in n.op.steps})
+    agree([x], [y], [np.array([0.1, 0.2, 0.3])])
+
+
+def test_fusion_with_broadcast_inputs_and_casts():
+    x = S.fmatrix("x")
+    b = S.fvector("b")
+    i = S.ivector("i")
+    y = S.sigmoid(x + b) * S.cast(i, "float32")
+    f = agree([x, b, i], [y], [np.ones((2, 3), "float32"), np.arange(3, dtype="float32"),
+                              np.array([1, 2, 3], "int32")])
+    assert sum(isinstance(n.op, FusedElemwise) for n in f.fgraph.toposort()) == 1

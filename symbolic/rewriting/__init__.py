@@ -11,4 +11,4 @@ rewrite, ``fast_compile`` runs merge, constant folding and stabilization,
 ``fast_run`` runs every phase.  See docs/rewrites.md for the list.
 """
 from .core import PHASES, LEVELS, Phase, register, rewrite_graph, RewriteWarning  # noqa: F401
-from . import basic, stabilize, specialize  # noqa: F401,E402  (register their rewrites)
+from . import basic, stabilize, specialize, fusion  # noqa: F401,E402  (register their rewrites)

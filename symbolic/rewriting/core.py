@@ -16,6 +16,7 @@ class Phase:
         self.name = name
         self.by_type = {}     # op type -> [rewrite]
         self.any_op = []      # rewrites offered every node
+        self.graph_passes = []  # whole-graph passes (fusion) run before the node rewrites
 
     def rewrites_for(self, op):
         found = []
@@ -71,6 +72,9 @@ def rewrite_graph(fgraph, level, profile=None):
 
 
 def run_phase(fgraph, phase, merge=False, max_passes=20):
+    for graph_pass in phase.graph_passes:
+        if graph_pass.__name__.lstrip("_") not in excluded:
+            graph_pass(fgraph)
     for _ in range(max_passes):
         if not _one_pass(fgraph, phase, merge):
             return

@@ -1,0 +1,52 @@
+"""A fused group of elementwise operations: one op, one loop over one iteration space.
+
+The fusion rewrite builds these from maximal convex groups of ``Elemwise``
+and ``Cast`` nodes.  Its program is a straight-line list of steps over
+registers: registers ``0..n_inputs-1`` hold the inputs, each step appends
+one.  This is the unit the native backends compile into a single kernel;
+here ``perform`` gives its NumPy meaning by running the steps in order.
+"""
+import numpy as np
+
+from ..graph import Apply, GradientUndefined, Op
+from ..types import TensorType
+from .elemwise import broadcast_static_shapes
+
+
+class FusedElemwise(Op):
+    """``steps``: tuples ``(scalar_op or "cast", argument registers, output dtype)``;
+    ``outputs``: the registers returned, in order."""
+
+    __props__ = ("steps", "outputs")
+
+    def __init__(self, steps, outputs):
+        self.steps, self.outputs = tuple(steps), tuple(outputs)
+
+    def __str__(self):
+        names = ["cast" if s[0] == "cast" else s[0].name for s in self.steps]
+        return "Fused{" + ",".join(names) + "}"
+
+    def make_node(self, *inputs):
+        ndim = inputs[0].ndim
+        if any(i.ndim != ndim for i in inputs):
+            raise TypeError("FusedElemwise inputs must share their number of dimensions")
+        shape = broadcast_static_shapes([i.type.shape for i in inputs], str(self))
+        dtypes = [i.dtype for i in inputs] + [s[2] for s in self.steps]
+        return Apply(self, list(inputs), [TensorType(dtypes[r], shape) for r in self.outputs])
+
+    def perform(self, node, inputs):
+        regs = list(inputs)
+        for op, args, dtype in self.steps:
+            vals = [regs[a] for a in args]
+            result = vals[0].astype(dtype) if op == "cast" else op.impl(*vals)
+            regs.append(np.asarray(result, dtype=dtype))
+        full = np.broadcast_shapes(*(np.shape(i) for i in inputs))
+        out = []
+        for r in self.outputs:
+            value = regs[r]
+            out.append(value if value.shape == full else np.broadcast_to(value, full).copy())
+        return out
+
+    def grad(self, inputs, output_grads):
+        raise GradientUndefined(self, where="fusion runs after differentiation; take gradients "
+                                            "of the unfused graph")
