@@ -275,3 +275,29 @@ def test_fusion_with_broadcast_inputs_and_casts():
     f = agree([x, b, i], [y], [np.ones((2, 3), "float32"), np.arange(3, dtype="float32"),
                               np.array([1, 2, 3], "int32")])
     assert sum(isinstance(n.op, FusedElemwise) for n in f.fgraph.toposort()) == 1
+
+
+def test_network3_conv_training_step_agrees_and_stays_float32():
+    rng = np.random.default_rng(0)
+    mb = 4
+    x, y = S.matrix("x"), S.ivector("y")
+    w1 = S.shared(rng.normal(0, 0.1, (3, 1, 5, 5)).astype("float32"), name="w1")
+    b1 = S.shared(np.zeros(3, dtype="float32"), name="b1")
+    w2 = S.shared(rng.normal(0, 0.1, (3 * 12 * 12, 10)).astype("float32"), name="w2")
+    b2 = S.shared(np.zeros(10, dtype="float32"), name="b2")
+    params = [w1, b1, w2, b2]
+    a = S.conv2d(x.reshape((mb, 1, 28, 28)), w1, filter_shape=(3, 1, 5, 5), input_shape=(mb, 1, 28, 28))
+    a = S.relu(S.pool_2d(a, (2, 2), ignore_border=True) + b1.dimshuffle("x", 0, "x", "x"))
+    probs = S.softmax(S.dot(a.flatten(2), w2) + b2)
+    cost = -S.mean(S.log(probs)[S.arange(y.shape[0]), y]) + 0.05 * (w2 ** 2).sum() / 100
+    grads = S.grad(cost, params)
+    xv = rng.random((mb, 784)).astype("float32")
+    yv = np.array([1, 2, 3, 4], dtype="int32")
+    fast = S.function([x, y], [cost] + grads)
+    slow = S.function([x, y], [cost] + grads, mode=S.Mode(optimizer="None"))
+    for a_, b_ in zip(fast(xv, yv), slow(xv, yv)):
+        np.testing.assert_allclose(a_, b_, rtol=2e-4, atol=1e-6)
+    dtypes = {o.dtype for n in fast.fgraph.toposort() for o in n.outputs}
+    assert "float64" not in dtypes
+    assert any(isinstance(n.op, FusedElemwise) for n in fast.fgraph.toposort())
+    assert len(fast.fgraph.toposort()) < len(slow.fgraph.toposort())
