@@ -15,6 +15,8 @@ class FunctionGraph:
             outputs = clone_replace(list(outputs), dict(zip(self.inputs, fresh)))
             self.inputs = fresh
         self.outputs = list(outputs)
+        # Filled by the inplace phase: {id(node): input position it may overwrite}.
+        self.inplace_plan = {}
 
     def toposort(self):
         return toposort(self.outputs, blockers=self.inputs)
@@ -30,6 +32,7 @@ class FunctionGraph:
     def replace_all(self, pairs):
         """Substitute variables throughout (outputs included); the inputs stay fixed."""
         self.outputs = clone_replace(self.outputs, dict(pairs))
+        self.inplace_plan = {}
 
     def __repr__(self):
         return f"FunctionGraph({self.inputs} -> {self.outputs})"

@@ -6,6 +6,8 @@ fallback for ops they do not lower.  Lowerings are registered per op type in
 """
 import time
 
+import numpy as np
+
 from symbolic.graph import Constant, format_trace
 
 LOWERINGS = {}
@@ -24,11 +26,33 @@ def _default_lowering(node):
     return lambda *args: perform(node, args)
 
 
-def lower(node):
+def lower(node, inplace_plan=None):
+    """The thunk for ``node``; in place when the plan allows and the op supports it."""
+    if inplace_plan and id(node) in inplace_plan:
+        thunk = _inplace_elemwise(node, inplace_plan[id(node)])
+        if thunk is not None:
+            return thunk
     for cls in type(node.op).__mro__:
         if cls in LOWERINGS:
             return LOWERINGS[cls](node)
     return _default_lowering(node)
+
+
+def _inplace_elemwise(node, k):
+    """A NumPy ufunc writing into input ``k``'s dead buffer (checked again at run time)."""
+    impl = getattr(node.op, "scalar_op", None) and node.op.scalar_op.impl
+    dtype = np.dtype(node.outputs[0].dtype)
+    if not isinstance(impl, np.ufunc) or any(i.dtype != dtype for i in node.inputs):
+        return None
+    fallback = _default_lowering(node)
+
+    def run(*args):
+        target = args[k]
+        if (isinstance(target, np.ndarray) and target.flags.writeable and target.dtype == dtype
+                and target.shape == np.broadcast_shapes(*(np.shape(a) for a in args))):
+            return [impl(*args, out=target)]
+        return fallback(*args)
+    return run
 
 
 class NumpyBackend:
@@ -67,7 +91,7 @@ class Program:
                 slot[id(o)] = n
                 outs.append(n)
                 n += 1
-            thunk = lower(node)
+            thunk = lower(node, getattr(fgraph, "inplace_plan", None))
             if profile is not None:
                 thunk = _timed(thunk, str(node.op), profile)
             steps.append((thunk, ins, outs, node))

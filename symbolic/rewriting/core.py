@@ -31,7 +31,8 @@ class Phase:
         return seen
 
 
-_ORDER = ("merge", "canonicalize", "stabilize", "specialize", "fusion", "inplace", "final_merge")
+# In-place comes last: it is decided on the final schedule, which merging would change.
+_ORDER = ("merge", "canonicalize", "stabilize", "specialize", "fusion", "final_merge", "inplace")
 PHASES = {name: Phase(name) for name in _ORDER}
 LEVELS = {
     "None": (),
@@ -118,6 +119,8 @@ def _one_pass(fgraph, phase, merge):
     if merge:
         new_outputs = [_merge_constant(o, constants) for o in new_outputs]
     fgraph.outputs = new_outputs
+    if changed:
+        fgraph.inplace_plan = {}
     return changed
 
 
