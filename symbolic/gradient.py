@@ -79,16 +79,22 @@ def _backprop(seeds, wrt, blockers):
     nodes = toposort(outputs, blockers=[b for b in blockers if b.owner is not None])
     # Variables on a path from some wrt to the outputs: only those need gradients.
     depends = set(wrt_ids)
+    patterns = {}
     for node in nodes:
-        if any(id(i) in depends and id(i) not in blocker_ids for i in node.inputs):
-            depends.update(id(o) for o in node.outputs)
+        pattern = patterns[id(node)] = node.op.connection_pattern(node)
+        for j, o in enumerate(node.outputs):
+            if any(id(i) in depends and id(i) not in blocker_ids and pattern[k][j]
+                   for k, i in enumerate(node.inputs)):
+                depends.add(id(o))
     grads = {id(v): (v, g) for v, g in seeds.items()}
     for node in reversed(nodes):
         gouts = [grads.get(id(o), (None, None))[1] for o in node.outputs]
         if all(g is None for g in gouts):
             continue
+        pattern = patterns[id(node)]
         needed = [id(i) in depends and id(i) not in blocker_ids and i.dtype in FLOAT_DTYPES
-                  for i in node.inputs]
+                  and any(pattern[k][j] and gouts[j] is not None for j in range(len(gouts)))
+                  for k, i in enumerate(node.inputs)]
         if not any(needed):
             continue
         gouts = [_fill_missing(g, o) for g, o in zip(gouts, node.outputs)]

@@ -12,3 +12,21 @@ from symbolic.graph import constant  # noqa: F401
 from symbolic.shared import shared  # noqa: F401
 
 from . import nnet  # noqa: E402,F401
+
+
+class _CallableModule(type(nnet)):
+    """``symbolic.tensor`` is this module *and* the ``tensor(dtype, shape, name)`` constructor.
+
+    Importing the subpackage sets the attribute ``symbolic.tensor`` to the
+    module, which would hide the constructor of the same name; making the
+    module callable keeps ``S.tensor('float32', (None, 3), 'x')`` working.
+    """
+
+    def __call__(self, *args, **kwargs):
+        from symbolic.constructors import tensor as make_tensor
+        return make_tensor(*args, **kwargs)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _CallableModule
