@@ -1,0 +1,1 @@
+"""Theano-era alias: ``symbolic.tensor.signal`` (``theano.tensor.signal``)."""
