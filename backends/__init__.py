@@ -40,6 +40,11 @@ def register_backend(name, factory):
     _BACKEND_FACTORIES[name] = factory
 
 
+def available_backends():
+    """Names of the registered backends."""
+    return sorted(_BACKEND_FACTORIES)
+
+
 def current_device():
     """The device that new shared variables are stored on, from ``config.device``."""
     if config.device == "cpu":

@@ -21,6 +21,13 @@ def _choice(*allowed):
     return check
 
 
+def _identifier(name, value):
+    value = str(value)
+    if not value.isidentifier():
+        raise ValueError(f"config.{name}={value!r} is not a backend name")
+    return value
+
+
 def _device(name, value):
     value = str(value)
     if not re.fullmatch(r"cpu|cuda\d*", value):
@@ -59,8 +66,8 @@ _FLAGS = {
     "floatX": ("float32", _choice("float32", "float64"),
                "dtype of scalar/vector/matrix constructors and of Python float literals"),
     "device": ("cpu", _device, "where shared variables live and functions run: cpu, cuda, cudaN"),
-    "linker": ("auto", _choice("auto", "numpy", "llvm", "cuda"),
-               "backend override; auto picks the best backend for the device"),
+    "linker": ("auto", _identifier,
+               "backend: auto (best for the device), numpy, or any registered backend name"),
     "optimizer": ("fast_run", _optimizer, "graph rewrite level: None, fast_compile, fast_run"),
     "cache_dir": (None, _path, "where compiled kernels are cached on disk"),
     "profile": (False, _bool, "collect rewrite, compile and per-op run times"),

@@ -60,10 +60,11 @@ def _resolve_mode(mode):
     if isinstance(mode, str):
         if mode in _MODE_NAMES:
             return Mode(config.linker, _MODE_NAMES[mode])
-        if mode in ("numpy", "llvm", "cuda"):
+        from backends import available_backends
+        if mode in available_backends():
             return Mode(mode, config.optimizer)
     raise ValueError(f"mode={mode!r} is not valid; expected None, a Mode, 'FAST_RUN', "
-                     f"'FAST_COMPILE' or a backend name ('numpy', 'llvm', 'cuda')")
+                     f"'FAST_COMPILE' or a registered backend name")
 
 
 def _pairs(arg, what):
@@ -197,33 +198,50 @@ class Function:
 
     def __init__(self, ins, outs, out_vars, shared_vars, update_pairs, mode, allow_input_downcast,
                  name, single, trust_input, profile):
-        from backends import get_backend
         from .rewriting import rewrite_graph
         self.ins, self.outs, self.name = ins, outs, name
         self.mode, self.single, self.trust_input = mode, single, trust_input
         self.shared_vars = shared_vars
         self.updated = [v for v, _ in update_pairs]
         self.allow_input_downcast = allow_input_downcast
+        self.profile = profile
+        self._n_out = len(out_vars)
         t0 = time.perf_counter()
         graph_inputs = [i.variable for i in ins] + shared_vars
         fgraph = FunctionGraph(graph_inputs, out_vars + [e for _, e in update_pairs])
         self.rewrite_times = {}
-        self.profile_stats = ProfileStats(name) if profile else None
         self.fgraph = rewrite_graph(fgraph, mode.optimizer, self.rewrite_times)
-        t1 = time.perf_counter()
-        self.backend = get_backend(mode.linker)
+        self.compile_times = {"rewrite": time.perf_counter() - t0}
+        self._link()
+
+    def _link(self):
+        """Hand the rewritten graph to the backend and bind the shared containers."""
+        from backends import get_backend
+        t0 = time.perf_counter()
+        self.profile_stats = ProfileStats(self.name) if self.profile else None
+        self.backend = get_backend(self.mode.linker)
         self.program = self.backend.compile(self.fgraph, profile=self.profile_stats) \
-            if profile else self.backend.compile(self.fgraph)
-        self.compile_times = {"rewrite": t1 - t0, "backend": time.perf_counter() - t1}
-        self._names = {i.name: k for k, i in enumerate(ins) if i.name}
-        self._containers = [v.container for v in shared_vars]
-        index = {id(v): k for k, v in enumerate(shared_vars)}
+            if self.profile else self.backend.compile(self.fgraph)
+        self.compile_times["backend"] = time.perf_counter() - t0
+        self._names = {i.name: k for k, i in enumerate(self.ins) if i.name}
+        self._containers = [v.container for v in self.shared_vars]
+        index = {id(v): k for k, v in enumerate(self.shared_vars)}
         self._update_containers = [self._containers[index[id(v)]] for v in self.updated]
-        self._n_out = len(out_vars)
-        self.profile = profile
-        if profile:
+        if self.profile:
             self.profile_stats.rewrite_times = self.rewrite_times
             self.profile_stats.compile_time = self.compile_times["backend"]
+
+    def __getstate__(self):
+        """Pickle the rewritten graph and the shared variables; the program is rebuilt on load
+        (so a function saved on one backend or device loads on another)."""
+        state = dict(self.__dict__)
+        for key in ("program", "backend", "profile_stats", "_containers", "_update_containers"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._link()
 
     @property
     def maker(self):

@@ -63,8 +63,8 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
                 worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
                 raise GradientError(
                     f"verify_grad: gradient with respect to input {k} (shape {p.shape}) disagrees at "
-                    f"index {tuple(int(i) for i in worst)}: symbolic {a[worst]!r}, numeric "
-                    f"{numeric[worst]!r} (abs error {err[worst]:.3g}, allowed {bound[worst]:.3g})")
+                    f"index {tuple(int(i) for i in worst)}: symbolic {float(a[worst])!r}, numeric "
+                    f"{float(numeric[worst])!r} (abs error {err[worst]:.3g}, allowed {bound[worst]:.3g})")
 
 
 def _central_difference(f, x, eps):

@@ -205,6 +205,8 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
                 arr = arr.astype(config.floatX)
             x = arr
         out = constant(x, dtype=dtype)
+    if name is not None and out is not x and out.name is None:
+        out.name = name
     if ndim is not None and out.ndim != ndim:
         raise TypeError(f"expected a {ndim}-d tensor, got {out!r} with {out.ndim} dimensions")
     if dtype is not None and out.dtype != dtype:

@@ -268,3 +268,18 @@ def test_device_cuda_without_cupy_fails_clearly():
     with S.config.change_flags(device="cuda"):
         with pytest.raises(RuntimeError, match="CUDA"):
             S.shared(np.zeros(2))
+
+
+def test_pickle_compiled_function_with_its_shared_state():
+    w = S.shared(np.array([1.0, 2.0], dtype="float32"), name="w")
+    x = S.vector("x")
+    y = S.softmax(S.exp(x * w).dimshuffle("x", 0))
+    f = S.function([x], y.sum(), updates=[(w, w * 2)])
+    f2, w2 = pickle.loads(pickle.dumps((f, w)))
+    xv = np.array([0.5, 0.25], dtype="float32")
+    assert np.isclose(f2(xv), f(xv))
+    np.testing.assert_array_equal(w2.get_value(), [2.0, 4.0])   # its own copy of the state
+    np.testing.assert_array_equal(w.get_value(), [2.0, 4.0])
+    f2(xv)
+    np.testing.assert_array_equal(w2.get_value(), [4.0, 8.0])
+    np.testing.assert_array_equal(w.get_value(), [2.0, 4.0])

@@ -129,7 +129,7 @@ def _timed(thunk, label, profile):
 def runtime_error(err, node, args):
     """The same kind of error, saying which op failed and where the user built it."""
     shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
-    where = format_trace(node.trace[0]) if node.trace else "(unknown)"
+    where = "\n  ".join(format_trace(t) for t in node.trace) if node.trace else "(unknown)"
     msg = (f"{err}\nApply node that caused the error: {node.op}\n"
            f"Input types: {', '.join(str(i.type) for i in node.inputs)}\n"
            f"Input shapes: {shapes}\n"

@@ -13,6 +13,13 @@ from ..types import FLOAT_DTYPES, TensorType, check_dtype, float_dtype_for, upca
 from ..variable import TensorConstant, as_tensor_variable
 
 
+_SCALAR_OPS = {}
+
+
+def scalar_op_named(name):
+    return _SCALAR_OPS[name]
+
+
 class ScalarOp:
     """One elementwise operation.
 
@@ -25,6 +32,13 @@ class ScalarOp:
     def __init__(self, name, nin, impl, out_dtype="same", grad=None, promote=True):
         self.name, self.nin, self.impl = name, nin, impl
         self._out_dtype, self._grad, self.promote = out_dtype, grad, promote
+        if name in _SCALAR_OPS:
+            raise ValueError(f"a scalar op named {name!r} already exists")
+        _SCALAR_OPS[name] = self
+
+    def __reduce__(self):
+        # Pickled by name: the table entry holds functions that cannot be pickled.
+        return (scalar_op_named, (self.name,))
 
     def out_dtype(self, in_dtypes):
         rule = self._out_dtype
@@ -63,6 +77,10 @@ class Elemwise(Op):
         inputs = [as_tensor_variable(i) for i in inputs]
         if sop.promote:
             inputs = _promote(inputs, sop.name)
+        if sop._out_dtype == "float":
+            # Integers are cast first: NumPy would compute sqrt(int8) in float16.
+            dtype = sop.out_dtype([inputs[0].dtype])
+            inputs = [_cast_input(i, dtype, sop.name) for i in inputs]
         ndim = max(i.ndim for i in inputs)
         inputs = [_pad_left(i, ndim) for i in inputs]
         shape = broadcast_static_shapes([i.type.shape for i in inputs], sop.name)
