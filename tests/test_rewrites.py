@@ -105,15 +105,17 @@ def test_dimshuffle_chains_merge():
     assert fg.toposort() == [] and fg.outputs[0] is fg.inputs[0]
 
 
-def test_log_softmax_through_indexing():
+@pytest.mark.parametrize("pick", [lambda t: t[1:3, ::-1], lambda t: t.T, lambda t: t[[2, 0], 1]])
+@pytest.mark.parametrize("log_first", [True, False])
+def test_log_softmax_through_indexing(pick, log_first):
     z = S.dmatrix("z")
-    y = S.ivector("y")
-    cost = -S.mean(S.log(S.softmax(z))[S.arange(y.shape[0]), y])
+    sm = S.softmax(z)
+    cost = (pick(S.log(sm)) if log_first else S.log(pick(sm))).sum()
     fg = rewritten([cost])
     ops = [type(o) for o in [n.op for n in fg.toposort()]]
     assert LogSoftmax in ops and Softmax not in ops and "log" not in scalar_ops(fg)
     assert_traces_carried(fg)
-    agree([z, y], [cost], [np.random.default_rng(0).normal(size=(4, 3)), np.array([0, 2, 1, 1], "int32")])
+    agree([z], [cost], [np.random.default_rng(0).normal(size=(4, 3))])
 
 
 def test_network3_cost_is_stable_in_float32_with_huge_logits():

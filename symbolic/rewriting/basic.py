@@ -8,7 +8,7 @@ from ..ops.shape import DimShuffle, Reshape, Shape, dimshuffle
 from ..types import TensorType
 from ..variable import TensorConstant
 from .core import register
-from .shapes import same_shape
+from .shapes import same_shape, shape_root
 
 # Folding larger results would bloat the graph with big constants (Theano skips Alloc too).
 FOLD_MAX_SIZE = 1 << 12
@@ -93,6 +93,7 @@ def _same_type_as_output(x, node):
     return x.type == node.outputs[0].type
 
 
+@register(Elemwise, phase="specialize")
 @register(Elemwise, phase="canonicalize")
 def remove_identity_arithmetic(node):
     """``x * 1``, ``x + 0``, ``x - 0``, ``x / 1``, ``--x`` -> ``x`` when no broadcasting is lost."""
@@ -133,3 +134,13 @@ def useless_unbroadcast(node):
     if g.type == node.outputs[0].type and same_shape(g, like):
         return [g]
     return None
+
+
+@register(Shape, phase="specialize")
+def shape_of_shape_root(node):
+    """``softmax(z).shape -> z.shape``: never compute a value only to read its shape."""
+    x, = node.inputs
+    root = shape_root(x)
+    if root is x or root.ndim != x.ndim:
+        return None
+    return [Shape()(root)]

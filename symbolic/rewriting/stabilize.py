@@ -129,3 +129,117 @@ def local_exp_log_softmax(node):
         from ..ops.nnet import softmax
         return [softmax(ls.inputs[0])]
     return None
+
+
+def _arange_from_zero(v):
+    """The stop of ``arange(0, stop, 1)``, else None."""
+    from ..ops.shape import ARange
+    node = _owner_op(v, ARange)
+    if node is None:
+        return None
+    start, stop, step = node.inputs
+    if is_constant_scalar(start, 0) and is_constant_scalar(step, 1):
+        return stop
+    return None
+
+
+def _row_pick(v):
+    """``(x, k, y)`` when ``v = x[arange(k), y]``, else None."""
+    node = _owner_op(v, Subtensor)
+    if node is None or node.op.idx_spec != ("array", "array"):
+        return None
+    x, rows, labels = node.inputs
+    k = _arange_from_zero(rows)
+    if k is None or labels.ndim != 1 or x.ndim != 2:
+        return None
+    return x, k, labels
+
+
+@register(Subtensor, phase="stabilize")
+def local_softmax_cross_entropy(node):
+    """``log_softmax(z)[arange(k), y]`` -> ``-SoftmaxCrossEntropy(z, y, k)``, one row kernel
+    (the negation cancels against the cost's own minus sign)."""
+    from ..ops.crossentropy import SoftmaxCrossEntropy
+    pick = _row_pick(node.outputs[0])
+    if pick is None:
+        return None
+    lsm, k, y = pick
+    ls = _owner_op(lsm, LogSoftmax)
+    if ls is None:
+        return None
+    out = M.neg(SoftmaxCrossEntropy()(ls.inputs[0], y, k))
+    return [out] if out.type == node.outputs[0].type else None
+
+
+def _scattered_rows(g):
+    """``(v, z_like, k, y)`` when ``g`` is zeros with ``v`` added at ``[arange(k), y]``."""
+    from ..ops.shape import Alloc
+    from ..ops.subtensor import IncSubtensor
+    node = _owner_op(g, IncSubtensor)
+    if node is None or node.op.set_instead_of_inc or node.op.idx_spec != ("array", "array"):
+        return None
+    base, v, rows, labels = node.inputs
+    alloc = _owner_op(base, Alloc)
+    k = _arange_from_zero(rows)
+    if alloc is None or not is_constant_scalar(alloc.inputs[0], 0) or k is None or v.ndim > 1:
+        return None
+    return v, k, labels
+
+
+@register(Elemwise, phase="stabilize")
+def local_softmax_cross_entropy_grad(node):
+    """The log-softmax gradient of a row-picked cost, ``G - softmax(z) * sum(G, 1)`` with
+    ``G`` zero but at ``[arange(k), y]``, -> one ``SoftmaxCrossEntropyGrad`` row kernel."""
+    from ..ops.crossentropy import SoftmaxCrossEntropyGrad
+    if node.op != M.sub:
+        return None
+    g, prod = node.inputs
+    scattered = _scattered_rows(g)
+    mul = _owner_op(prod, M.mul)
+    if scattered is None or mul is None:
+        return None
+    v, k, y = scattered
+    for sm_var, rowsum in (mul.inputs, mul.inputs[::-1]):
+        sm = _owner_op(sm_var, Softmax)
+        ds = _owner_op(rowsum, DimShuffle)
+        if sm is None or ds is None or ds.op.new_order != (0, "x"):
+            continue
+        red = _owner_op(ds.inputs[0], Reduce)
+        if red is None or red.op.kind != "sum" or red.op.axes != (1,) or red.inputs[0] is not g:
+            continue
+        out = SoftmaxCrossEntropyGrad()(M.neg(v), sm.inputs[0], y, k)
+        return [out] if out.type == node.outputs[0].type else None
+    return None
+
+
+@register(Elemwise, phase="stabilize")
+def local_softmax_cross_entropy_grad_through_probs(node):
+    """The gradient of ``-log(softmax(z)[arange(k), y])`` (Theano's categorical_crossentropy):
+    ``sm * (G - sum(G * sm, 1))`` with ``G`` zero but ``a / sm[arange(k), y]`` at the picked
+    entries -> ``SoftmaxCrossEntropyGrad(-a, z, y, k)``, which never divides by a probability."""
+    from ..ops.crossentropy import SoftmaxCrossEntropyGrad
+    if node.op != M.mul:
+        return None
+    for sm_var, diff in (node.inputs, node.inputs[::-1]):
+        sm = _owner_op(sm_var, Softmax)
+        sub = _owner_op(diff, M.sub)
+        if sm is None or sub is None:
+            continue
+        g, rowsum = sub.inputs
+        scattered = _scattered_rows(g)
+        ds = _owner_op(rowsum, DimShuffle)
+        if scattered is None or ds is None or ds.op.new_order != (0, "x"):
+            continue
+        red = _owner_op(ds.inputs[0], Reduce)
+        inner = red is not None and red.op.kind == "sum" and red.op.axes == (1,) and \
+            _owner_op(red.inputs[0], M.mul)
+        if not inner or set(map(id, inner.inputs)) != {id(g), id(sm_var)}:
+            continue
+        v, k, y = scattered
+        div = _owner_op(v, M.true_div)
+        picked = div is not None and _row_pick(div.inputs[1])
+        if not picked or picked[0] is not sm_var or picked[2] is not y or picked[1] is not k:
+            continue
+        out = SoftmaxCrossEntropyGrad()(M.neg(div.inputs[0]), sm.inputs[0], y, k)
+        return [out] if out.type == node.outputs[0].type else None
+    return None
