@@ -338,3 +338,28 @@ def test_inplace_execution_gives_same_results_and_keeps_inputs():
     np.testing.assert_array_equal(xv, [[0.5, -0.5], [0.1, 0.2]])
     np.testing.assert_array_equal(w.get_value(), [[1.0, 2.0], [3.0, 4.0]])
     np.testing.assert_allclose(f(xv)[0], expect)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.05])
+def test_sgd_update_becomes_gemm_in_place(l2):
+    rng = np.random.default_rng(0)
+    x, y = S.matrix("x"), S.ivector("y")
+    W = S.shared(rng.normal(size=(5, 3)).astype("float32"), name="W")
+    b = S.shared(np.zeros(3, dtype="float32"), name="b")
+    cost = -S.mean(S.log(S.softmax(S.dot(x, W) + b))[S.arange(y.shape[0]), y]) + l2 * (W ** 2).sum()
+    gW, gb = S.grad(cost, [W, b])
+    updates = [(W, W - 0.1 * gW), (b, b - 0.1 * gb)]
+    f = S.function([x, y], cost, updates=updates)
+    nodes = f.fgraph.toposort()
+    gemm = [n for n in nodes if type(n.op).__name__ == "Gemm"]
+    assert len(gemm) == 1 and gemm[0].outputs[0] is f.fgraph.outputs[1]
+    if l2:
+        assert id(gemm[0]) in f.fgraph.inplace_plan   # into the fresh W - lr * l2 term
+    W0 = W.get_value()
+    reference = S.function([x, y], [cost, W - 0.1 * gW], mode=S.Mode(optimizer="None"))
+    xv = rng.normal(size=(4, 5)).astype("float32")
+    yv = np.array([0, 1, 2, 0], dtype="int32")
+    expect_cost, expect_W = reference(xv, yv)
+    np.testing.assert_allclose(f(xv, yv), expect_cost, rtol=1e-5)
+    np.testing.assert_allclose(W.get_value(), expect_W, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(W.get_value(), W0)

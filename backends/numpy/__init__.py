@@ -29,13 +29,35 @@ def _default_lowering(node):
 def lower(node, inplace_plan=None):
     """The thunk for ``node``; in place when the plan allows and the op supports it."""
     if inplace_plan and id(node) in inplace_plan:
-        thunk = _inplace_elemwise(node, inplace_plan[id(node)])
+        thunk = _inplace_thunk(node, inplace_plan[id(node)])
         if thunk is not None:
             return thunk
     for cls in type(node.op).__mro__:
         if cls in LOWERINGS:
             return LOWERINGS[cls](node)
     return _default_lowering(node)
+
+
+def _inplace_thunk(node, k):
+    from symbolic.ops.blas import Gemm
+    if isinstance(node.op, Gemm):
+        return _inplace_gemm(node)
+    return _inplace_elemwise(node, k)
+
+
+def _inplace_gemm(node):
+    """``C *= beta; C += alpha * A @ B`` in C's dead buffer."""
+    fallback = _default_lowering(node)
+
+    def run(c, alpha, a, b, beta):
+        if isinstance(c, np.ndarray) and c.flags.writeable and c.shape == (a.shape[0], b.shape[1]) \
+                and a.shape[1] == b.shape[0]:
+            if beta != 1:
+                c *= beta
+            c += alpha * np.dot(a, b)
+            return [c]
+        return fallback(c, alpha, a, b, beta)
+    return run
 
 
 def _inplace_elemwise(node, k):

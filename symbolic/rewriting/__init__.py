@@ -11,6 +11,6 @@ rewrite, ``fast_compile`` runs merge, constant folding and stabilization,
 ``fast_run`` runs every phase.  See docs/rewrites.md for the list.
 """
 from .core import PHASES, LEVELS, Phase, register, rewrite_graph, RewriteWarning  # noqa: F401
-from . import basic, stabilize, specialize, fusion, inplace  # noqa: F401,E402  (register their rewrites)
+from . import basic, stabilize, specialize, blas, fusion, inplace  # noqa: F401,E402  (register their rewrites)
 
 PHASES["inplace"].graph_passes.append(inplace._inplace_pass)

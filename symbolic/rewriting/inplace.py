@@ -9,18 +9,21 @@ that buffer
   value, not a constant, not a function input or shared value),
 - is read by nobody after this node (this node is its last reader, and reads
   it once), and is not a function output,
-- has exactly the output's dtype and (provably) its shape.
+- has exactly the output's dtype and (provably) its shape; GEMM's C is
+  exempt from the proof because its lowering checks the shape at run time and
+  falls back to a new array.
 
 The plan maps a node to the input position it may overwrite.  Backends that
 can compute in place use it; others ignore it.
 """
 from ..graph import Constant
+from ..ops.blas import Gemm
 from ..ops.elemwise import Elemwise
 from ..ops.fused import FusedElemwise
 from .shapes import same_shape
 
 # Ops whose outputs are always new arrays (never views of their inputs).
-_FRESH_OUTPUT_OPS = (Elemwise, FusedElemwise)
+_FRESH_OUTPUT_OPS = (Elemwise, FusedElemwise, Gemm)
 
 
 def _fresh(var):
@@ -43,13 +46,19 @@ def plan_inplace(fgraph):
     protected = {id(v) for v in fgraph.inputs} | {id(v) for v in fgraph.outputs}
     plan = {}
     for pos, node in enumerate(order):
-        if not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
+        if isinstance(node.op, Elemwise) and len(node.outputs) == 1:
+            candidates = range(len(node.inputs))
+        elif isinstance(node.op, Gemm):
+            candidates = (0,)         # C: beta * C + alpha * A @ B accumulates into C
+        else:
             continue
         out = node.outputs[0]
-        for k, i in enumerate(node.inputs):
+        for k in candidates:
+            i = node.inputs[k]
             if (isinstance(i, Constant) or id(i) in protected or not _fresh(i)
                     or last_reader.get(id(i)) != pos or node.inputs.count(i) != 1
-                    or i.dtype != out.dtype or not same_shape(i, out)):
+                    or i.dtype != out.dtype
+                    or not (same_shape(i, out) or isinstance(node.op, Gemm))):
                 continue
             plan[id(node)] = k
             break

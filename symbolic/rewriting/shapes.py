@@ -7,6 +7,7 @@ Two variables with the same root, or equal fully static shapes, have equal
 shapes.  This is enough to drop the ``Unbroadcast`` nodes that gradients
 insert wherever broadcasting was possible but did not happen.
 """
+from ..ops.crossentropy import SoftmaxCrossEntropyGrad
 from ..ops.elemwise import Cast, Elemwise, Unbroadcast
 from ..ops.nnet import LogSoftmax, Softmax
 from ..ops.shape import Alloc, Shape
@@ -23,6 +24,8 @@ def shape_root(v, depth=0):
     if isinstance(op, (Softmax, LogSoftmax, Cast, IncSubtensor)):
         return shape_root(node.inputs[0], depth + 1)
     if isinstance(op, Unbroadcast):
+        return shape_root(node.inputs[1], depth + 1)
+    if isinstance(op, SoftmaxCrossEntropyGrad):
         return shape_root(node.inputs[1], depth + 1)
     if isinstance(op, Alloc):
         shape_var = node.inputs[1]
