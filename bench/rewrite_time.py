@@ -61,7 +61,7 @@ def main(repeats=7):
         before = len(fg.toposort())
         for name in LEVELS["fast_run"]:
             t0 = time.perf_counter()
-            run_phase(fg, PHASES[name], merge=name in ("merge", "final_merge"))
+            run_phase(fg, PHASES[name])
             times[name].append(time.perf_counter() - t0)
         sizes = (before, len(fg.toposort()))
     total = sum(statistics.median(v) for v in times.values())

@@ -15,8 +15,14 @@ class FunctionGraph:
             outputs = clone_replace(list(outputs), dict(zip(self.inputs, fresh)))
             self.inputs = fresh
         self.outputs = list(outputs)
-        # Filled by the inplace phase: {id(node): input position it may overwrite}.
+        # {output position: input position} for outputs that are new values of inputs
+        # (shared-variable updates); set by ``function``.
+        self.updates = {}
+        # Filled by the inplace phase: {id(node): input position it may overwrite}, the order
+        # to run the nodes in, and the nodes that overwrite shared storage (run last).
         self.inplace_plan = {}
+        self.schedule = None
+        self.deferred = set()
 
     def toposort(self):
         return toposort(self.outputs, blockers=self.inputs)
@@ -32,7 +38,11 @@ class FunctionGraph:
     def replace_all(self, pairs):
         """Substitute variables throughout (outputs included); the inputs stay fixed."""
         self.outputs = clone_replace(self.outputs, dict(pairs))
-        self.inplace_plan = {}
+        self.forget_schedule()
+
+    def forget_schedule(self):
+        """The graph changed: an in-place plan made for the old one no longer holds."""
+        self.inplace_plan, self.schedule, self.deferred = {}, None, set()
 
     def __repr__(self):
         return f"FunctionGraph({self.inputs} -> {self.outputs})"

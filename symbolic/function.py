@@ -209,6 +209,8 @@ class Function:
         t0 = time.perf_counter()
         graph_inputs = [i.variable for i in ins] + shared_vars
         fgraph = FunctionGraph(graph_inputs, out_vars + [e for _, e in update_pairs])
+        position = {id(v): len(ins) + k for k, v in enumerate(shared_vars)}
+        fgraph.updates = {len(out_vars) + k: position[id(v)] for k, (v, _) in enumerate(update_pairs)}
         self.rewrite_times = {}
         self.fgraph = rewrite_graph(fgraph, mode.optimizer, self.rewrite_times)
         self.compile_times = {"rewrite": time.perf_counter() - t0}

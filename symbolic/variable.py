@@ -179,6 +179,7 @@ class TensorConstant(Constant, TensorVariable):
     def __init__(self, type, data, name=None, weak=False):
         Constant.__init__(self, type, data, name=name)
         self.weak = weak
+        self.exact = None
 
     def clone(self):
         return self
@@ -195,7 +196,7 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
     elif isinstance(x, numbers.Integral) and not isinstance(x, np.integer):
         out = _weak(np.array(x, dtype="int64"))
     elif isinstance(x, numbers.Real) and not isinstance(x, np.floating):
-        out = _weak(np.array(x, dtype=config.floatX))
+        out = _weak(np.array(x, dtype=config.floatX), exact=x)
     elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in _flatten_items(x)):
         out = _ops.stack([as_tensor_variable(e) for e in x])
     else:
@@ -222,9 +223,13 @@ def _flatten_items(x):
             yield e
 
 
-def _weak(arr):
+def _weak(arr, exact=None):
+    """A Python scalar as a weak constant; ``exact`` keeps a float's full value so that a
+    float64 graph does not see it rounded to floatX first."""
     arr.setflags(write=False)
-    return TensorConstant(TensorType(arr.dtype.name, ()), arr, weak=True)
+    out = TensorConstant(TensorType(arr.dtype.name, ()), arr, weak=True)
+    out.exact = exact
+    return out
 
 
 from . import ops as _ops  # noqa: E402  (ops use the classes above)

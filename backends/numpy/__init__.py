@@ -49,14 +49,18 @@ def _inplace_gemm(node):
     """``C *= beta; C += alpha * A @ B`` in C's dead buffer."""
     fallback = _default_lowering(node)
 
+    def can_run_in_place(c, alpha, a, b, beta):
+        return (isinstance(c, np.ndarray) and c.flags.writeable and a.ndim == b.ndim == 2
+                and c.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0])
+
     def run(c, alpha, a, b, beta):
-        if isinstance(c, np.ndarray) and c.flags.writeable and c.shape == (a.shape[0], b.shape[1]) \
-                and a.shape[1] == b.shape[0]:
+        if can_run_in_place(c, alpha, a, b, beta):
             if beta != 1:
                 c *= beta
             c += alpha * np.dot(a, b)
             return [c]
         return fallback(c, alpha, a, b, beta)
+    run.can_run_in_place = can_run_in_place
     return run
 
 
@@ -106,7 +110,9 @@ class Program:
             return slot[id(v)]
 
         steps = []
-        for node in fgraph.toposort():
+        deferred = getattr(fgraph, "deferred", set())
+        order = getattr(fgraph, "schedule", None) or fgraph.toposort()
+        for node in order:
             ins = [slot_of(i) for i in node.inputs]
             outs = []
             for o in node.outputs:
@@ -118,6 +124,9 @@ class Program:
                 thunk = _timed(thunk, str(node.op), profile)
             steps.append((thunk, ins, outs, node))
         self.output_slots = [slot_of(o) for o in fgraph.outputs]
+        # Steps that overwrite shared storage come last; they run in place only if all can.
+        self.first_deferred = len(steps) - sum(id(s[3]) in deferred for s in steps)
+        self.deferred_steps = steps[self.first_deferred:]
         self.constants = constants
         self.n_slots = n
         self.steps = steps
@@ -126,7 +135,14 @@ class Program:
         store = list(values) + [None] * (self.n_slots - self.n_inputs)
         for i, data in self.constants:
             store[i] = data
-        for thunk, ins, outs, node in self.steps:
+        steps = self.steps
+        for k, (thunk, ins, outs, node) in enumerate(steps):
+            if k == self.first_deferred and not all(
+                    t.can_run_in_place(*[store[i] for i in s_ins])
+                    for t, s_ins, _, _ in self.deferred_steps):
+                steps = self.steps[:k] + [(_default_lowering(n), i, o, n)
+                                          for _, i, o, n in self.deferred_steps]
+                thunk = steps[k][0]
             args = [store[i] for i in ins]
             try:
                 results = thunk(*args)

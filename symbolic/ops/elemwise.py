@@ -152,11 +152,13 @@ def _cast_input(x, dtype, what):
     if x.dtype == dtype:
         return x
     if x.weak:
-        value = x.data.astype(dtype)
+        value = np.asarray(x.exact if x.exact is not None else x.data).astype(dtype)
         if x.data.dtype.kind != "f" and value != x.data:
             raise OverflowError(f"{what}: Python integer {x.data.item()} does not fit in {dtype}")
         value.setflags(write=False)
-        return TensorConstant(TensorType(dtype, ()), value, weak=True)
+        out = TensorConstant(TensorType(dtype, ()), value, weak=True)
+        out.exact = x.exact
+        return out
     return cast(x, dtype)
 
 

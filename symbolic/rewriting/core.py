@@ -66,13 +66,15 @@ def rewrite_graph(fgraph, level, profile=None):
         raise ValueError(f"optimizer level {level!r} is not one of {', '.join(LEVELS)}")
     for name in LEVELS[level]:
         t0 = time.perf_counter()
-        run_phase(fgraph, PHASES[name], merge=name in ("merge", "final_merge"))
+        run_phase(fgraph, PHASES[name])
         if profile is not None:
             profile[name] = profile.get(name, 0.0) + time.perf_counter() - t0
     return fgraph
 
 
-def run_phase(fgraph, phase, merge=False, max_passes=20):
+def run_phase(fgraph, phase, merge=True, max_passes=20):
+    """Every pass also merges equal nodes, so rewrites that build the same replacement in
+    two places never leave duplicates behind."""
     for graph_pass in phase.graph_passes:
         if graph_pass.__name__.lstrip("_") not in excluded:
             graph_pass(fgraph)
@@ -97,16 +99,15 @@ def _one_pass(fgraph, phase, merge):
         else:
             current = node
         outputs = current.outputs
-        if merge:
-            key = (current.op, tuple(id(i) for i in current.inputs))
-            if key in merged:
-                outputs = merged[key]
-            else:
-                merged[key] = outputs
+        key = (current.op, tuple(id(i) for i in current.inputs)) if merge else None
+        if key is not None and key in merged:
+            outputs = merged[key]
         else:
             replacement = _apply_rewrites(phase, current, existing)
             if replacement is not None:
                 outputs = replacement
+            elif key is not None:
+                merged[key] = outputs
         if any(a is not b for a, b in zip(outputs, node.outputs)):
             changed = True
         for old, new in zip(node.outputs, outputs):
@@ -120,7 +121,7 @@ def _one_pass(fgraph, phase, merge):
         new_outputs = [_merge_constant(o, constants) for o in new_outputs]
     fgraph.outputs = new_outputs
     if changed:
-        fgraph.inplace_plan = {}
+        fgraph.forget_schedule()
     return changed
 
 
