@@ -393,3 +393,24 @@ def test_inplace_never_overwrites_a_buffer_still_read_through_a_view():
     xv = rng.random((4, 6)).astype("float32")
     for a, b in zip(f(xv), reference(xv)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fusion_never_merges_groups_into_a_cycle():
+    """exp(x) feeds a sum that feeds log(x) + s; a product of both must not fuse all three
+    groups, or the fused node would need its own output as input."""
+    x = S.dvector("x")
+    a = S.exp(x)
+    s = a.sum()
+    b = S.log(x) + s
+    c = a * b
+    f = agree([x], [c], [np.array([0.5, 1.5])])
+    assert len(f.fgraph.toposort()) < 8
+
+
+def test_fusion_leaves_no_unfused_copy_behind():
+    x, w = S.dmatrix("x"), S.dmatrix("w")
+    h = S.tanh(S.dot(x, w) + 1)
+    y = S.dot(S.exp(h) * 2, w.T).sum()
+    f = S.function([x, w], y)
+    ops = [str(n.op) for n in f.fgraph.toposort()]
+    assert ops.count("Dot") == 2 and not any(o in ("tanh", "exp") for o in ops)

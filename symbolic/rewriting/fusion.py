@@ -49,31 +49,32 @@ def fuse(fgraph):
     groups = _Groups()
     group_of = {}        # node id -> group id (before find)
     deps = {}            # variable id -> set of group ids it depends on from outside
+    ext = {}             # group id -> groups that the group's outside inputs depend on
     for node in nodes:
         in_deps = set()
         for i in node.inputs:
             in_deps |= {groups.find(g) for g in deps.get(id(i), ())}
         if _fusable(node):
-            producers = []
+            candidates = []
             for i in node.inputs:
                 owner = i.owner
                 if owner is not None and id(owner) in group_of:
                     g = groups.find(group_of[id(owner)])
-                    if g not in producers and _may_join(i, node, clients, output_ids):
-                        producers.append(g)
-            # Convex only if nothing feeding this node reaches a chosen group from outside.
-            outside = set()
-            for i in node.inputs:
-                owner = i.owner
-                if owner is None or id(owner) not in group_of or \
-                        groups.find(group_of[id(owner)]) not in producers:
-                    outside |= {groups.find(g) for g in deps.get(id(i), ())}
-                    if owner is not None and id(owner) in group_of:
-                        outside.add(groups.find(group_of[id(owner)]))
-            producers = [g for g in producers if g not in outside]
-            g = groups.union(producers + [groups.new(node)]) if producers else groups.new(node)
-            group_of[id(node)] = g
-            own = groups.find(g)
+                    if g not in candidates and _may_join(i, node, clients, output_ids):
+                        candidates.append(g)
+            chosen, outside = [], _outside_deps(node, [], groups, group_of, deps)
+            for g in candidates:
+                trial = chosen + [g]
+                trial_outside = _outside_deps(node, trial, groups, group_of, deps)
+                if not any(t in trial_outside for t in trial) and not any(
+                        a in {groups.find(d) for d in ext[b]} for a in trial for b in trial):
+                    chosen, outside = trial, trial_outside
+            own = groups.union(chosen + [groups.new(node)]) if chosen else groups.new(node)
+            members_ext = set(outside)
+            for g in chosen:
+                members_ext |= ext.pop(g, set())
+            ext[own] = {groups.find(d) for d in members_ext} - {own}
+            group_of[id(node)] = own
             deps[id(node.outputs[0])] = {d for d in in_deps if groups.find(d) != own} | {own}
         else:
             for o in node.outputs:
@@ -81,11 +82,67 @@ def fuse(fgraph):
     fused = [m for m in groups.members.values() if len(m) > 1]
     if not fused:
         return False
-    replacements = {}
-    for members in fused:
-        replacements.update(_build(members, clients, output_ids))
-    fgraph.replace_all(replacements.items())
+    group_by_node = {id(n): k for k, members in enumerate(fused) for n in members}
+    _Rebuild(fgraph, fused, group_by_node, clients, output_ids).run()
     return True
+
+
+class _Rebuild:
+    """Rebuild the graph with each group replaced by its fused node.
+
+    A fused node's inputs are themselves rebuilt first (memoized, depth first),
+    so no part of the unfused graph survives beside the fused one.
+    """
+
+    def __init__(self, fgraph, groups, group_by_node, clients, output_ids):
+        self.fgraph, self.groups, self.group_by_node = fgraph, groups, group_by_node
+        self.clients, self.output_ids = clients, output_ids
+        self.memo = {id(v): v for v in fgraph.inputs}
+
+    def run(self):
+        import sys
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20000))
+        try:
+            self.fgraph.outputs = [self.new(o) for o in self.fgraph.outputs]
+        finally:
+            sys.setrecursionlimit(limit)
+        self.fgraph.forget_schedule()
+
+    def new(self, var):
+        if id(var) in self.memo:
+            return self.memo[id(var)]
+        node = var.owner
+        if node is None:
+            return var
+        k = self.group_by_node.get(id(node))
+        if k is not None:
+            mapping = _build(self.groups[k], self.clients, self.output_ids, self.new)
+            for old, new in mapping.items():
+                self.memo[id(old)] = new
+            return self.memo[id(var)]
+        inputs = [self.new(i) for i in node.inputs]
+        if all(a is b for a, b in zip(inputs, node.inputs)):
+            rebuilt = node
+        else:
+            rebuilt = node.clone_with_new_inputs(inputs)
+        for old, new in zip(node.outputs, rebuilt.outputs):
+            self.memo[id(old)] = new
+        return self.memo[id(var)]
+
+
+def _outside_deps(node, chosen, groups, group_of, deps):
+    """Groups that ``node``'s inputs from outside ``chosen`` depend on (or come from)."""
+    out = set()
+    for i in node.inputs:
+        owner = i.owner
+        owner_group = groups.find(group_of[id(owner)]) if owner is not None and id(owner) in group_of else None
+        if owner_group is not None and owner_group in chosen:
+            continue
+        out |= {groups.find(g) for g in deps.get(id(i), ())}
+        if owner_group is not None:
+            out.add(owner_group)
+    return out
 
 
 def _may_join(var, consumer, clients, output_ids):
@@ -97,7 +154,7 @@ def _may_join(var, consumer, clients, output_ids):
     return same_shape(var, consumer.outputs[0])
 
 
-def _build(members, clients, output_ids):
+def _build(members, clients, output_ids, translate):
     member_ids = {id(n) for n in members}
     order = [n for n in toposort([n.outputs[0] for n in members]) if id(n) in member_ids]
     inputs, reg = [], {}
@@ -115,7 +172,8 @@ def _build(members, clients, output_ids):
     exported = [n.outputs[0] for n in order
                 if id(n.outputs[0]) in output_ids
                 or any(id(c) not in member_ids for c, _ in clients.get(id(n.outputs[0]), []))]
-    node = FusedElemwise(steps, [reg[id(v)] for v in exported]).make_node(*inputs)
+    node = FusedElemwise(steps, [reg[id(v)] for v in exported]).make_node(
+        *[translate(i) for i in inputs])
     trace = []
     for n in order:
         trace.extend(t for t in n.trace if t not in trace)
