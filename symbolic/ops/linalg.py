@@ -134,13 +134,6 @@ def tensordot(a, b, axes=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
     sa, sb = shape(a), shape(b)
-
-    def _prod(s, axes_):
-        out = 1
-        for i in axes_:
-            out = M.mul(out, s[i])
-        return out
-
     a2 = reshape(transpose(a, free_a + axes_a), make_vector(_prod(sa, free_a), _prod(sa, axes_a)))
     b2 = reshape(transpose(b, axes_b + free_b), make_vector(_prod(sb, axes_b), _prod(sb, free_b)))
     out = _dot(a2, b2)
@@ -148,7 +141,30 @@ def tensordot(a, b, axes=2):
     return reshape(out, make_vector(*dims) if dims else [], ndim=len(dims))
 
 
+def _prod(s, axes):
+    """The product of the entries ``axes`` of the shape vector ``s`` (1 for none)."""
+    out = 1
+    for i in axes:
+        out = M.mul(out, s[i])
+    return out
+
+
 def batched_dot(a, b):
-    """Matrix products over a shared leading batch axis."""
-    return matmul(a, b)
+    """Theano's ``batched_dot``: ``out[i] = tensordot(a[i], b[i], [[a.ndim - 2], [0]])``.
+
+    Each pair of slices along the leading (batch) axis is multiplied: matrices as
+    matrices, and a 2-d operand is a batch of vectors (so two give row-wise dots).
+    """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim < 2 or b.ndim < 2:
+        raise TypeError(f"batched_dot takes tensors of at least 2 dims, got {a.ndim}-d and "
+                        f"{b.ndim}-d")
+    if a.ndim == 3 and b.ndim == 3:
+        return _matmul(a, b)
+    sa, sb = shape(a), shape(b)
+    a3 = reshape(a, make_vector(sa[0], _prod(sa, range(1, a.ndim - 1)), sa[a.ndim - 1]))
+    b3 = reshape(b, make_vector(sb[0], sb[1], _prod(sb, range(2, b.ndim))))
+    out = _matmul(a3, b3)
+    dims = [sa[0]] + [sa[i] for i in range(1, a.ndim - 1)] + [sb[i] for i in range(2, b.ndim)]
+    return reshape(out, make_vector(*dims))
 

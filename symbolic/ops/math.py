@@ -7,6 +7,7 @@ import math as _math
 import numpy as np
 
 from .elemwise import Elemwise, ScalarOp, _promote, cast
+from ..types import FLOAT_DTYPES
 from ..variable import as_tensor_variable
 
 
@@ -36,6 +37,28 @@ def _relu_np(x):
     return np.maximum(x, np.zeros((), dtype=x.dtype))
 
 
+def _true_div_dtype(dtypes):
+    # NumPy's true_divide: floats keep their dtype, integers and booleans give float64.
+    return dtypes[0] if dtypes[0] in FLOAT_DTYPES else "float64"
+
+
+def _no_bool_dtype(name):
+    def rule(dtypes):
+        if dtypes[0] == "bool":
+            raise TypeError(f"{name} is not defined for booleans (as in NumPy); use invert, "
+                            f"logical_not or xor")
+        return dtypes[0]
+    return rule
+
+
+def _bitwise_dtype(name):
+    def rule(dtypes):
+        if dtypes[0] in FLOAT_DTYPES:
+            raise TypeError(f"{name} takes integers or booleans, got {dtypes[0]}")
+        return dtypes[0]
+    return rule
+
+
 def _op(name, nin, impl, out="same", grad=None, promote=True):
     return Elemwise(ScalarOp(name, nin, impl, out, grad, promote))
 
@@ -56,9 +79,9 @@ def _g_clip(i, o, g):
 
 
 add = _op("add", 2, np.add, grad=lambda i, o, g: [g, g])
-sub = _op("sub", 2, np.subtract, grad=_g_sub)
+sub = _op("sub", 2, np.subtract, _no_bool_dtype("sub"), grad=_g_sub)
 mul = _op("mul", 2, np.multiply, grad=_g_mul)
-true_div = _op("true_div", 2, np.true_divide, out="float", grad=_g_div)
+true_div = _op("true_div", 2, np.true_divide, out=_true_div_dtype, grad=_g_div)
 int_div = _op("int_div", 2, np.floor_divide, grad=lambda i, o, g: [_zeros(i[0]), _zeros(i[1])])
 mod = _op("mod", 2, np.mod, grad=_g_mod)
 pow = _op("pow", 2, np.power, grad=_g_pow)
@@ -66,7 +89,7 @@ maximum = _op("maximum", 2, np.maximum, grad=_g_maximum)
 minimum = _op("minimum", 2, np.minimum, grad=_g_maximum)
 clip_op = _op("clip", 3, np.clip, grad=_g_clip)
 
-neg = _op("neg", 1, np.negative, grad=lambda i, o, g: [neg(g)])
+neg = _op("neg", 1, np.negative, _no_bool_dtype("neg"), grad=lambda i, o, g: [neg(g)])
 abs = _op("abs", 1, np.abs, grad=lambda i, o, g: [mul(g, sign(i[0]))])
 sign = _op("sign", 1, np.sign, grad=lambda i, o, g: [_zeros(i[0])])
 sqr = _op("sqr", 1, np.square, grad=lambda i, o, g: [mul(g, mul(2, i[0]))])
@@ -97,10 +120,10 @@ lt = _op("lt", 2, np.less, "bool")
 le = _op("le", 2, np.less_equal, "bool")
 gt = _op("gt", 2, np.greater, "bool")
 ge = _op("ge", 2, np.greater_equal, "bool")
-and_ = _op("and", 2, np.bitwise_and)
-or_ = _op("or", 2, np.bitwise_or)
-xor = _op("xor", 2, np.bitwise_xor)
-invert = _op("invert", 1, np.invert)
+and_ = _op("and", 2, np.bitwise_and, _bitwise_dtype("and"))
+or_ = _op("or", 2, np.bitwise_or, _bitwise_dtype("or"))
+xor = _op("xor", 2, np.bitwise_xor, _bitwise_dtype("xor"))
+invert = _op("invert", 1, np.invert, _bitwise_dtype("invert"))
 isnan = _op("isnan", 1, np.isnan, "bool")
 isinf = _op("isinf", 1, np.isinf, "bool")
 

@@ -78,14 +78,13 @@ def categorical_crossentropy(coding_dist, true_dist):
     ``-sum(true * log(coding), axis=-1)`` for a distribution."""
     coding = as_tensor_variable(coding_dist)
     true = as_tensor_variable(true_dist)
-    if true.dtype not in FLOAT_DTYPES:
-        if coding.ndim != 2 or true.ndim != 1:
-            raise TypeError(f"categorical_crossentropy: integer labels need a matrix of "
-                            f"probabilities and a vector of labels, got {coding.type} and {true.type}")
-        return M.neg(M.log(coding[arange(shape(coding)[0]), true]))
-    if true.ndim != coding.ndim:
-        raise TypeError(f"categorical_crossentropy: {coding.type} and {true.type} differ in ndim")
-    return M.neg(_sum(M.mul(true, M.log(coding)), axis=-1))
+    if true.ndim == coding.ndim:  # a distribution (one-hot rows too, of any dtype)
+        return M.neg(_sum(M.mul(true, M.log(coding)), axis=-1))
+    if true.dtype in FLOAT_DTYPES or coding.ndim != 2 or true.ndim != 1:
+        raise TypeError(f"categorical_crossentropy: expected a matrix of probabilities and a "
+                        f"vector of integer labels or a matrix of the same ndim, got {coding.type} "
+                        f"and {true.type}")
+    return M.neg(M.log(coding[arange(shape(coding)[0]), true]))
 
 
 def binary_crossentropy(output, target):
@@ -98,8 +97,12 @@ def softmax_cross_entropy(logits, labels):
     """``categorical_crossentropy(softmax(logits), labels)`` computed stably."""
     logits, labels = as_tensor_variable(logits), as_tensor_variable(labels)
     lsm = log_softmax(logits)
-    if labels.dtype in FLOAT_DTYPES:
+    if labels.ndim == logits.ndim:
         return M.neg(_sum(M.mul(labels, lsm), axis=-1))
+    if labels.dtype in FLOAT_DTYPES or logits.ndim != 2 or labels.ndim != 1:
+        raise TypeError(f"softmax_cross_entropy: expected a matrix of logits and a vector of "
+                        f"integer labels or a matrix of the same ndim, got {logits.type} and "
+                        f"{labels.type}")
     return M.neg(lsm[arange(shape(logits)[0]), labels])
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..graph import Apply, Op
-from ..types import FLOAT_DTYPES, TensorType, check_dtype, float_dtype_for
+from ..types import FLOAT_DTYPES, TensorType, check_dtype
 from ..variable import as_tensor_variable
 from .elemwise import cast
 from . import math as M
@@ -117,6 +117,9 @@ class ArgReduce(Op):
 
     def make_node(self, x):
         x = as_tensor_variable(x)
+        for a in range(x.ndim) if self.axis is None else [self.axis]:
+            if x.type.shape[a] == 0:
+                raise ValueError(f"arg{self.kind}: zero-size axis {a} has no {self.kind}imum")
         if self.axis is None:
             shp = ()
         else:
@@ -140,9 +143,10 @@ class ArgReduce(Op):
 def _reduce(kind, x, axis, keepdims, acc_dtype=None):
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, kind)
-    out = Reduce(kind, axes, acc_dtype)(x) if axes or acc_dtype else x
-    if not axes and kind in ("any", "all"):
-        out = cast(x, "bool")
+    if axes:
+        out = Reduce(kind, axes, acc_dtype)(x)
+    else:  # nothing to reduce, but the result has the reduction's dtype (int8 sums are int64)
+        out = cast(x, acc_dtype or _REDUCERS[kind][1](x.dtype))
     return _expand(out, x.ndim, axes) if keepdims else out
 
 
@@ -200,11 +204,16 @@ def _count(x, axes, dtype):
     return cast(prod(shape(x)[list(axes)]) if axes else 1, dtype)
 
 
+def _mean_dtype(dtype):
+    """NumPy's: float inputs keep their dtype (float32 stays float32), others give float64."""
+    return dtype if dtype in FLOAT_DTYPES else "float64"
+
+
 def mean(x, axis=None, keepdims=False, dtype=None):
-    """Sum divided by count, staying in the input's float dtype (float32 stays float32)."""
+    """Sum divided by count, in the input's float dtype (float32 stays float32)."""
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, "mean")
-    out_dtype = dtype or float_dtype_for(x.dtype)
+    out_dtype = dtype or _mean_dtype(x.dtype)
     total = sum(x, axes, keepdims, acc_dtype=out_dtype if x.dtype not in FLOAT_DTYPES else None)
     return M.true_div(cast(total, out_dtype), _count(x, axes, out_dtype))
 
@@ -214,7 +223,7 @@ def var(x, axis=None, keepdims=False, ddof=0, corrected=None):
     if corrected is not None:
         ddof = 1 if corrected else 0
     axes = normalize_axes(axis, x.ndim, "var")
-    xf = cast(x, float_dtype_for(x.dtype))
+    xf = cast(x, _mean_dtype(x.dtype))
     centered = M.sub(xf, mean(xf, axes, keepdims=True))
     v = mean(M.sqr(centered), axes, keepdims)
     if ddof:

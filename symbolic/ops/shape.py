@@ -112,16 +112,24 @@ class Reshape(Op):
     def make_node(self, x, shape):
         x = as_tensor_variable(x)
         static = get_static_shape(shape)
-        if static is not None and static.count(-1) > 1:
+        if static is None:  # a shape vector of unknown length: ndim says how long it is
+            static = [None] * self.ndim
+        if static.count(-1) > 1:
             raise ValueError(f"reshape: at most one -1 is allowed, got {static}")
         out = [None if s is None or s < 0 else s for s in static]
-        if -1 in static and None not in x.type.shape and None not in out:
-            known = int(np.prod([s for s in out if s is not None]))
-            total = int(np.prod(x.type.shape))
-            out[static.index(-1)] = total // known if known else None
-        if None not in x.type.shape and None not in out and np.prod(x.type.shape) != np.prod(out):
-            raise ValueError(f"reshape: cannot reshape an array of shape {x.type.shape} "
-                             f"into shape {tuple(static)}")
+        others = [s for s in static if s != -1]
+        if None not in x.type.shape and None not in others:
+            total, known = int(np.prod(x.type.shape)), int(np.prod(others))
+            if -1 not in static:
+                fits = total == known
+            elif known:
+                fits = total % known == 0
+                out[static.index(-1)] = total // known
+            else:
+                fits = total == 0
+            if not fits:
+                raise ValueError(f"reshape: cannot reshape an array of shape {x.type.shape} "
+                                 f"into shape {tuple(static)}")
         return Apply(self, [x, shape], [TensorType(x.dtype, out)])
 
     def perform(self, node, inputs):
@@ -270,9 +278,14 @@ class Split(Op):
         x = as_tensor_variable(x)
         sizes = as_shape(sizes, "split sizes")
         static = get_static_shape(sizes)
+        if static is None:
+            static = [None] * self.n_splits
         if len(static) != self.n_splits:
             raise ValueError(f"split: {self.n_splits} splits but {len(static)} sizes")
         axis = self.axis % x.ndim
+        if None not in static and x.type.shape[axis] not in (None, sum(static)):
+            raise ValueError(f"split: sizes {static} do not add up to axis {axis} "
+                             f"of length {x.type.shape[axis]}")
         outs = []
         for s in static:
             shp = list(x.type.shape)
@@ -308,7 +321,8 @@ class ARange(Op):
         for what, v in (("start", start), ("stop", stop), ("step", step)):
             if v.ndim != 0:
                 raise TypeError(f"arange: {what} must be a scalar, got {v.type}")
-        values = [v.data.item() if isinstance(v, Constant) else None for v in (start, stop, step)]
+        values = [v.data.item() if isinstance(v, Constant) else
+                  get_static_int(v) if v.dtype in INT_DTYPES else None for v in (start, stop, step)]
         n = None
         if None not in values:
             if values[2] == 0:
@@ -424,8 +438,11 @@ def broadcast_to(x, shape_):
 
 
 def _filled(value, shape_, dtype):
-    from ..graph import constant
-    return Alloc()(constant(np.array(value, dtype=check_dtype(dtype))), as_shape(shape_))
+    value = as_tensor_variable(value)
+    if isinstance(value, Constant):  # a constant of the dtype, not a cast node
+        from ..graph import constant
+        value = constant(np.array(value.data, dtype=check_dtype(dtype)))
+    return Alloc()(cast(value, dtype), as_shape(shape_))
 
 
 def zeros(shape_, dtype=None):
@@ -437,7 +454,8 @@ def ones(shape_, dtype=None):
 
 
 def full(shape_, fill_value, dtype=None):
-    return _filled(fill_value, shape_, dtype or config.floatX)
+    """``fill_value`` everywhere; the dtype is ``fill_value``'s (a Python float is floatX)."""
+    return _filled(fill_value, shape_, dtype or as_tensor_variable(fill_value).dtype)
 
 
 def zeros_like(x, dtype=None):
@@ -492,8 +510,9 @@ def arange(start, stop=None, step=1, dtype=None):
         start, stop = 0, start
     values = [as_tensor_variable(v) for v in (start, stop, step)]
     if dtype is None:
-        dtypes = [v.dtype for v in values if not v.weak] or [v.dtype for v in values]
-        dtype = upcast(*dtypes)
-        if any(v.weak and v.dtype.startswith("float") for v in values):
-            dtype = upcast(dtype, config.floatX) if dtype.startswith("float") else config.floatX
+        strong = [v.dtype for v in values if not v.weak]
+        dtype = upcast(*strong) if strong else "int64"
+        if any(v.weak and v.dtype.startswith("float") for v in values) and \
+                not dtype.startswith("float"):
+            dtype = config.floatX
     return ARange(check_dtype(dtype))(*values)

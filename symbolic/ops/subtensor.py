@@ -267,8 +267,7 @@ def _check_static_bounds(x, spec, inputs):
 def getitem(x, index):
     x = as_tensor_variable(x)
     spec, inputs = parse_index(x, index)
-    if all(e == ("slice", False, False, False) for e in spec):
-        return x
+    # Even ``x[:]`` is a node, so that ``set_subtensor(x[:], y)`` works as in NumPy.
     return Subtensor(spec)(x, *inputs)
 
 
