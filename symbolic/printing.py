@@ -42,19 +42,27 @@ def _letters(n):
             return s
 
 
+def _inplace_note(v, plan):
+    if v.owner is not None and id(v.owner) in plan:
+        return f" (in place: overwrites input {plan[id(v.owner)]})"
+    return ""
+
+
 def debugprint(obj, file=None, print_trace=False):
     """Print the graph as an indented tree; nodes seen before print as ``id=..`` only.
 
-    With ``print_trace`` each node also shows the user line that created it.
+    For a compiled function, nodes that run in place say which input buffer they
+    overwrite.  With ``print_trace`` each node also shows the user line that created it.
     Returns the text when ``file='str'``.
     """
     outputs, _ = _targets(obj)
+    plan = getattr(getattr(obj, "fgraph", None), "inplace_plan", {}) or {}
     out = io.StringIO()
     seen = set()
 
     def walk(v, depth):
         pad = " |" * depth
-        out.write(f"{pad}{_label(v)}\n")
+        out.write(f"{pad}{_label(v)}{_inplace_note(v, plan) if id(v.owner) not in seen else ''}\n")
         if v.owner is None:
             return
         if id(v.owner) in seen:

@@ -38,3 +38,11 @@ def test_variable_repr_and_op_str():
     x = S.matrix("x")
     assert repr(x) == "x"
     assert "Sum" in str((x.sum(axis=0)).owner.op)
+
+
+def test_debugprint_marks_in_place_nodes():
+    x = S.dmatrix("x")
+    w = S.shared(np.eye(2), name="w")
+    f = S.function([x], S.dot(S.tanh(S.dot(x, w)), w))
+    text = S.debugprint(f, file="str")
+    assert "(in place: overwrites input 0)" in text

@@ -414,3 +414,22 @@ def test_fusion_leaves_no_unfused_copy_behind():
     f = S.function([x, w], y)
     ops = [str(n.op) for n in f.fgraph.toposort()]
     assert ops.count("Dot") == 2 and not any(o in ("tanh", "exp") for o in ops)
+
+
+def test_elementwise_producer_fuses_into_its_reduction():
+    from symbolic.ops.fused import FusedReduce
+    x = S.fmatrix("x")
+    w = S.fmatrix("w")
+    l2 = (w ** 2).sum()
+    rows = S.exp(x - 1).max(axis=1)
+    f = agree([x, w], [l2, rows], [np.arange(6, dtype="float32").reshape(2, 3)] * 2)
+    kinds = [type(n.op) for n in f.fgraph.toposort()]
+    assert kinds.count(FusedReduce) == 2 and FusedElemwise not in kinds
+    assert_traces_carried(f.fgraph)
+
+
+def test_reduction_fusion_keeps_values_read_elsewhere():
+    x = S.dvector("x")
+    e = S.exp(x)
+    f = agree([x], [e.sum(), e * 2], [np.array([0.1, 0.2])])
+    assert "FusedReduce" not in [type(n.op).__name__ for n in f.fgraph.toposort()]

@@ -50,3 +50,36 @@ class FusedElemwise(Op):
     def grad(self, inputs, output_grads):
         raise GradientUndefined(self, where="fusion runs after differentiation; take gradients "
                                             "of the unfused graph")
+
+
+class FusedReduce(Op):
+    """A reduction of a fused elementwise expression, in one pass: ``reduce(elemwise(...))``.
+
+    Both parts keep their own meaning: the elementwise program of a one-output
+    ``FusedElemwise`` and a ``Reduce`` op; this op only composes them, so that a
+    backend can compute the reduction while it produces the values (``sum(x**2)``
+    never stores ``x**2``).
+    """
+
+    __props__ = ("elemwise", "reduce")
+
+    def __init__(self, elemwise, reduce):
+        if len(elemwise.outputs) != 1:
+            raise ValueError("FusedReduce needs a one-output elementwise program")
+        self.elemwise, self.reduce = elemwise, reduce
+
+    def __str__(self):
+        return f"{self.reduce}{{{str(self.elemwise)}}}"
+
+    def make_node(self, *inputs):
+        inner = self.elemwise.make_node(*inputs).outputs[0]
+        out = self.reduce.make_node(inner).outputs[0]
+        return Apply(self, list(inputs), [out.type])
+
+    def perform(self, node, inputs):
+        values = self.elemwise.perform(None, inputs)
+        return self.reduce.perform(node, values)
+
+    def grad(self, inputs, output_grads):
+        raise GradientUndefined(self, where="fusion runs after differentiation; take gradients "
+                                            "of the unfused graph")

@@ -8,7 +8,8 @@ on through nodes outside them, which is what the convexity test needs.
 """
 from ..graph import toposort
 from ..ops.elemwise import Cast, Elemwise
-from ..ops.fused import FusedElemwise
+from ..ops.fused import FusedElemwise, FusedReduce
+from ..ops.reduce import Reduce
 from .core import PHASES
 from .shapes import same_shape
 
@@ -79,12 +80,35 @@ def fuse(fgraph):
         else:
             for o in node.outputs:
                 deps[id(o)] = in_deps
-    fused = [m for m in groups.members.values() if len(m) > 1]
-    if not fused:
+    all_groups = list(groups.members.values())
+    tails = {}
+    for k, members in enumerate(all_groups):
+        tail = _reduction_tail(members, clients, output_ids)
+        if tail is not None:
+            tails[id(tail)] = k
+    keep = [k for k, m in enumerate(all_groups) if len(m) > 1 or k in tails.values()]
+    if not keep:
         return False
-    group_by_node = {id(n): k for k, members in enumerate(fused) for n in members}
-    _Rebuild(fgraph, fused, group_by_node, clients, output_ids).run()
+    renumber = {k: j for j, k in enumerate(keep)}
+    fused = [all_groups[k] for k in keep]
+    group_by_node = {id(n): j for j, members in enumerate(fused) for n in members}
+    tails = {node_id: renumber[k] for node_id, k in tails.items()}
+    _Rebuild(fgraph, fused, group_by_node, clients, output_ids, tails).run()
     return True
+
+
+def _reduction_tail(members, clients, output_ids):
+    """The ``Reduce`` node that is the only reader of the group's only exported value."""
+    member_ids = {id(n) for n in members}
+    exported = [n.outputs[0] for n in members
+                if id(n.outputs[0]) in output_ids
+                or any(id(c) not in member_ids for c, _ in clients.get(id(n.outputs[0]), []))]
+    if len(exported) != 1 or id(exported[0]) in output_ids:
+        return None
+    readers = clients.get(id(exported[0]), [])
+    if len(readers) == 1 and isinstance(readers[0][0].op, Reduce):
+        return readers[0][0]
+    return None
 
 
 class _Rebuild:
@@ -94,9 +118,9 @@ class _Rebuild:
     so no part of the unfused graph survives beside the fused one.
     """
 
-    def __init__(self, fgraph, groups, group_by_node, clients, output_ids):
+    def __init__(self, fgraph, groups, group_by_node, clients, output_ids, tails):
         self.fgraph, self.groups, self.group_by_node = fgraph, groups, group_by_node
-        self.clients, self.output_ids = clients, output_ids
+        self.clients, self.output_ids, self.tails = clients, output_ids, tails
         self.memo = {id(v): v for v in fgraph.inputs}
 
     def run(self):
@@ -115,6 +139,13 @@ class _Rebuild:
         node = var.owner
         if node is None:
             return var
+        if id(node) in self.tails:
+            members = self.groups[self.tails[id(node)]]
+            elemwise, inputs, _ = _program(members, self.clients, self.output_ids)
+            reduced = FusedReduce(elemwise, node.op).make_node(*[self.new(i) for i in inputs])
+            reduced.trace = _union_traces(members + [node])
+            self.memo[id(var)] = reduced.outputs[0]
+            return reduced.outputs[0]
         k = self.group_by_node.get(id(node))
         if k is not None:
             mapping = _build(self.groups[k], self.clients, self.output_ids, self.new)
@@ -154,7 +185,8 @@ def _may_join(var, consumer, clients, output_ids):
     return same_shape(var, consumer.outputs[0])
 
 
-def _build(members, clients, output_ids, translate):
+def _program(members, clients, output_ids):
+    """The group as a ``FusedElemwise`` op, and the outside variables it reads."""
     member_ids = {id(n) for n in members}
     order = [n for n in toposort([n.outputs[0] for n in members]) if id(n) in member_ids]
     inputs, reg = [], {}
@@ -172,12 +204,20 @@ def _build(members, clients, output_ids, translate):
     exported = [n.outputs[0] for n in order
                 if id(n.outputs[0]) in output_ids
                 or any(id(c) not in member_ids for c, _ in clients.get(id(n.outputs[0]), []))]
-    node = FusedElemwise(steps, [reg[id(v)] for v in exported]).make_node(
-        *[translate(i) for i in inputs])
+    return FusedElemwise(steps, [reg[id(v)] for v in exported]), inputs, exported
+
+
+def _union_traces(nodes):
     trace = []
-    for n in order:
+    for n in nodes:
         trace.extend(t for t in n.trace if t not in trace)
-    node.trace = trace
+    return trace
+
+
+def _build(members, clients, output_ids, translate):
+    op, inputs, exported = _program(members, clients, output_ids)
+    node = op.make_node(*[translate(i) for i in inputs])
+    node.trace = _union_traces(members)
     return {old: new for old, new in zip(exported, node.outputs)}
 
 
