@@ -433,3 +433,25 @@ def test_reduction_fusion_keeps_values_read_elsewhere():
     e = S.exp(x)
     f = agree([x], [e.sum(), e * 2], [np.array([0.1, 0.2])])
     assert "FusedReduce" not in [type(n.op).__name__ for n in f.fgraph.toposort()]
+
+
+def test_gemm_into_shared_storage_runs_last_and_failed_calls_change_nothing():
+    x = S.matrix("x")
+    W1 = S.shared(np.ones((5, 2), dtype="float32"), name="W1")
+    W2 = S.shared(np.ones((3, 2), dtype="float32"), name="W2")
+    e = S.matrix("e")
+    f = S.function([x, e], updates=[(W1, W1 - 0.5 * S.dot(x.T, e)), (W2, W2 - 0.5 * S.dot(x.T, e))])
+    assert len(f.fgraph.deferred) == 2
+    order = f.fgraph.schedule
+    assert all(id(n) in f.fgraph.deferred for n in order[-2:])
+    xv, ev = np.ones((4, 5), dtype="float32"), np.ones((4, 2), dtype="float32")
+    with pytest.raises(ValueError):
+        f(xv, ev)           # W2 (3, 2) cannot take a (5, 2) step: neither weight may change
+    np.testing.assert_array_equal(W1.get_value(), np.ones((5, 2)))
+    np.testing.assert_array_equal(W2.get_value(), np.ones((3, 2)))
+    W2.set_value(np.ones((5, 2), dtype="float32"))
+    buffer = W1.get_value(borrow=True)
+    f(xv, ev)
+    np.testing.assert_allclose(W1.get_value(), np.ones((5, 2)) - 0.5 * xv.T @ ev)
+    np.testing.assert_allclose(W2.get_value(), np.ones((5, 2)) - 0.5 * xv.T @ ev)
+    assert W1.get_value(borrow=True) is buffer       # updated in its own storage

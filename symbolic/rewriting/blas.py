@@ -70,7 +70,7 @@ def local_gemm_update(node):
         return None
     c, x = node.inputs
     out = node.outputs[0]
-    if c.type != out.type or c.ndim != 2:
+    if c.ndim != 2 or c.dtype != out.dtype:
         return None
     found = _scaled_dot(x)
     if found is None:
@@ -83,7 +83,7 @@ def local_gemm_update(node):
         alpha = M.neg(alpha)
     if rest is not None:
         c = node.op(c, rest if scale == 1 else M.mul(scale, rest))
-        if c.type != out.type:
+        if c.dtype != out.dtype:
             return None
     result = gemm(c, alpha, a, b, constant(np.array(1, dtype=c.dtype)))
     return [result] if result.type == out.type else None
