@@ -91,7 +91,10 @@ class NumpyBackend:
 class Program:
     """A schedule of thunks over a flat list of value slots."""
 
-    def __init__(self, fgraph, profile=None):
+    def __init__(self, fgraph, profile=None, lowering=None):
+        """``lowering(node, inplace_plan) -> thunk`` picks each node's code (another
+        backend passes its own and falls back to this module's ``lower``)."""
+        lowering = lowering or lower
         slot = {}
         self.n_inputs = len(fgraph.inputs)
         for i, v in enumerate(fgraph.inputs):
@@ -119,7 +122,7 @@ class Program:
                 slot[id(o)] = n
                 outs.append(n)
                 n += 1
-            thunk = lower(node, getattr(fgraph, "inplace_plan", None))
+            thunk = lowering(node, getattr(fgraph, "inplace_plan", None))
             if profile is not None:
                 thunk = _timed(thunk, str(node.op), profile)
             steps.append((thunk, ins, outs, node))
@@ -155,12 +158,14 @@ class Program:
 
 def _timed(thunk, label, profile):
     clock = time.perf_counter
+    how = getattr(thunk, "how", "numpy reference")
 
     def run(*args):
         t0 = clock()
         out = thunk(*args)
-        profile.record(label, clock() - t0, "numpy reference")
+        profile.record(label, clock() - t0, how)
         return out
+    run.can_run_in_place = getattr(thunk, "can_run_in_place", None)
     return run
 
 

@@ -1,0 +1,41 @@
+"""The LLVM backend's program: native lowerings agree with the reference backend."""
+import numpy as np
+import pytest
+
+import symbolic as S
+from backends.llvm.blas import Blas, blas
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mkn", [(3, 4, 5), (1, 1, 1), (10, 784, 100), (0, 3, 2), (3, 0, 2), (2, 3, 0)])
+@pytest.mark.parametrize("layout", ["c", "f", "transposed_view", "strided", "negative"])
+def test_blas_gemm_matches_numpy(dtype, mkn, layout):
+    rng = np.random.default_rng(0)
+    m, k, n = mkn
+    a = rng.normal(size=(m, k)).astype(dtype)
+    if layout == "f":
+        a = np.asfortranarray(a)
+    elif layout == "transposed_view":
+        a = np.ascontiguousarray(a.T).T
+    elif layout == "strided":
+        a = np.repeat(a, 2, axis=1)[:, ::2]
+    elif layout == "negative":
+        a = a[::-1]
+    b = rng.normal(size=(k, n)).astype(dtype)
+    c = rng.normal(size=(m, n)).astype(dtype)
+    expect = 2.0 * c + 0.5 * (a @ b)
+    out = blas().gemm(0.5, a, b, 2.0, c)
+    assert out is c
+    np.testing.assert_allclose(c, expect, rtol=1e-4, atol=1e-4)
+
+
+def test_blas_falls_back_to_numpy_without_openblas():
+    fallback = Blas()
+    fallback.lib, fallback.functions = None, {}
+    a, b = np.ones((2, 3), "float32"), np.ones((3, 4), "float32")
+    c = np.zeros((2, 4), "float32")
+    fallback.gemm(1.0, a, b, 0.0, c)
+    np.testing.assert_array_equal(c, np.full((2, 4), 3.0))
+    assert fallback.name == "numpy.matmul"
+    with pytest.raises(ValueError, match="do not match"):
+        fallback.gemm(1.0, a, a, 0.0, c)
