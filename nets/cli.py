@@ -6,11 +6,15 @@ minute on a laptop CPU with the NumPy backend).  Naming an experiment runs
 the book's full schedule unless ``--epochs`` says otherwise.  The per-epoch
 history is written as JSON to ``--output-dir`` (default
 ``./runs/<experiment>``) after every epoch, so a long run can be followed or
-interrupted without losing what it measured.
+interrupted without losing what it measured; ``history.csv`` holds the same
+epochs as a table.
+
+The options beyond network3 (``--momentum``, ``--eta-schedule``,
+``--patience``, ``--restore-best``, ``--checkpoint``, ``--plot``,
+``--progress``) are all off by default except the progress bar, which is
+drawn only on an interactive terminal and never with ``--quiet``.
 """
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import EXPERIMENTS
+from .history import EPOCH_COLUMNS, history_rows, write_csv, write_json
 
 DEFAULT_EXPERIMENT = "shallow"
 DEFAULT_EPOCHS_WITHOUT_EXPERIMENT = 1
@@ -47,6 +52,34 @@ def build_parser():
     p.add_argument("--eval-size", type=int,
                    help="validate and test on only the first N examples of each (quick runs)")
     p.add_argument("--quiet", action="store_true", help="only print the per-epoch results")
+    g = p.add_argument_group("training beyond network3 (all off by default)")
+    g.add_argument("--momentum", type=float, default=0.0,
+                   help="classic momentum coefficient in [0, 1) (default 0: plain SGD)")
+    g.add_argument("--eta-schedule", choices=("constant", "step", "plateau"), default="constant",
+                   help="learning-rate schedule: constant (default); step: multiply by "
+                        "--eta-factor every --eta-every epochs; plateau: the book's halving after "
+                        "--eta-patience epochs without a better validation accuracy, stopping at "
+                        "eta/128")
+    g.add_argument("--eta-factor", type=float, default=0.5,
+                   help="factor for the step and plateau schedules (default 0.5)")
+    g.add_argument("--eta-every", type=int, default=10,
+                   help="epochs between reductions of the step schedule (default 10)")
+    g.add_argument("--eta-patience", type=int, default=10,
+                   help="epochs without improvement before the plateau schedule reduces eta "
+                        "(default 10, the book's no-improvement-in-ten)")
+    g.add_argument("--patience", type=int,
+                   help="early stopping: stop after N epochs without a better validation accuracy")
+    g.add_argument("--restore-best", action="store_true",
+                   help="end with the parameters of the best validation epoch")
+    g.add_argument("--checkpoint", action="store_true",
+                   help="save checkpoint.npz in the output directory after every epoch, and "
+                        "resume from it if it exists")
+    g.add_argument("--plot", action="store_true",
+                   help="draw history.png (accuracy and cost per epoch) after every epoch; "
+                        "needs matplotlib (pip install symbolic-nets[plots])")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on an interactive terminal and "
+                        "without --quiet)")
     return p
 
 
@@ -73,18 +106,40 @@ def _configure_backend(name):
         raise BackendUnavailable(str(e)) from e
 
 
-def _write_json(path, payload):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+def _eta(args, eta):
+    """The learning rate SGD gets: the number, or the schedule ``--eta-schedule`` names."""
+    from .schedules import halve_on_plateau, step_decay
+    if args.eta_schedule == "step":
+        return step_decay(eta, args.eta_factor, args.eta_every)
+    if args.eta_schedule == "plateau":
+        return halve_on_plateau(eta, args.eta_patience, args.eta_factor)
+    return eta
+
+
+class _Plotter:
+    """Redraws history.png; without matplotlib says so once and stays silent after."""
+
+    def __init__(self, path, title, out):
+        self.path, self.title, self.out, self.broken = path, title, out, False
+
+    def __call__(self, payload):
+        if self.broken:
+            return
+        from .plots import plot_history
+        try:
+            plot_history(payload, self.path, title=self.title)
+        except ImportError as e:
+            self.broken = True
+            self.out(f"note: no plot: {e}")
 
 
 def run(args, out=print):
     """Run the experiment described by parsed ``args``; return the JSON payload."""
     import symbolic as S
     from .data import load_data_shared
+    from .ensemble import Ensemble
     from .network import Network
+    from .schedules import describe_eta
 
     name = args.experiment or DEFAULT_EXPERIMENT
     exp = EXPERIMENTS[name]
@@ -95,6 +150,9 @@ def run(args, out=print):
     lmbda = exp.lmbda if args.lmbda is None else args.lmbda
     output_dir = Path(args.output_dir or Path("runs") / name)
     history_path = output_dir / "history.json"
+    csv_path = output_dir / "history.csv"
+    schedule = _eta(args, eta)
+    progress = "auto" if args.progress is None else args.progress
 
     _configure_backend(args.backend)
     np.random.seed(args.seed)
@@ -115,60 +173,87 @@ def run(args, out=print):
                    "seed": args.seed, "expanded": exp.expanded, "train_size": args.train_size,
                    "eval_size": args.eval_size, "backend": S.config.linker,
                    "device": S.config.device, "floatX": S.config.floatX,
-                   "data_dir": args.data_dir},
+                   "data_dir": args.data_dir, "momentum": args.momentum,
+                   "eta_schedule": describe_eta(schedule), "patience": args.patience,
+                   "restore_best": args.restore_best, "checkpoint": args.checkpoint},
         "book_accuracy": exp.book_accuracy,
         "runs": [],
     }
 
-    def save(history, k):
-        payload["runs"][k:] = [history.to_dict()]
-        _write_json(history_path, payload)
+    plot = _Plotter(output_dir / "history.png", f"{name}: {exp.description}", out) \
+        if args.plot else None
 
-    votes = []
+    def save(history, k):
+        """history.json, history.csv (and history.png) after every epoch of every member."""
+        payload["runs"][k:] = [history.to_dict()]
+        write_json(history_path, payload)
+        rows = [row for j, run in enumerate(payload["runs"])
+                for row in history_rows(run, run=j if exp.ensemble > 1 else None)]
+        write_csv(csv_path, rows, (["run"] if exp.ensemble > 1 else []) + list(EPOCH_COLUMNS))
+        if plot is not None:
+            plot(payload)
+
+    members = []
     for k in range(exp.ensemble):
         if exp.ensemble > 1:
             out(f"--- ensemble member {k + 1} of {exp.ensemble}")
         net = Network(exp.build(mbs), mbs)
         if k == 0 and not args.quiet:
             out(net.summary())
-        history = net.SGD(training_data, epochs, mbs, eta, validation_data, test_data, lmbda=lmbda,
-                          verbose=not args.quiet, on_epoch=lambda h, k=k: save(h, k))
+        checkpoint = None
+        if args.checkpoint:
+            checkpoint = output_dir / ("checkpoint.npz" if exp.ensemble == 1
+                                       else f"checkpoint-{k}.npz")
+        history = net.SGD(training_data, epochs, mbs, schedule, validation_data, test_data,
+                          lmbda=lmbda, verbose=not args.quiet, on_epoch=lambda h, k=k: save(h, k),
+                          momentum=args.momentum, patience=args.patience,
+                          restore_best=args.restore_best, progress=progress,
+                          checkpoint=checkpoint)
         if args.quiet:
+            if history.resumed_at:
+                out(f"Resumed from {checkpoint} after epoch {history.resumed_at[-1] - 1}")
             for e in history.epochs:
                 out(f"Epoch {e['epoch']}: validation accuracy {e['validation_accuracy']:.2%}, "
                     f"test accuracy {e['test_accuracy']:.2%}")
+            if history.stop_reason:
+                out(f"Stopped early: {history.stop_reason}")
         save(history, k)
-        if exp.ensemble > 1:
-            votes.append(net.predict(test_data[0]))
+        members.append(net)
 
-    if votes:
-        # Majority vote per image; a tie goes to the smallest label (np.argmax).
-        votes = np.stack(votes)
-        labels = test_data[1].get_value()[:votes.shape[1]]
-        counts = np.apply_along_axis(np.bincount, 0, votes, minlength=10)
-        payload["ensemble_test_accuracy"] = float(np.mean(np.argmax(counts, axis=0) == labels))
+    if exp.ensemble > 1:
+        # Majority vote per image, ties to the largest summed probability (nets.Ensemble).
+        ensemble = Ensemble(members)
+        payload["ensemble_test_accuracy"] = ensemble.accuracy(test_data)
+        payload["member_test_accuracies"] = ensemble.member_accuracies(test_data)
         payload["test_accuracy"] = payload["ensemble_test_accuracy"]
         out(f"Ensemble of {exp.ensemble}: test accuracy {payload['ensemble_test_accuracy']:.2%}")
     else:
         payload["test_accuracy"] = payload["runs"][0]["test_accuracy"]
     payload["elapsed_seconds"] = time.perf_counter() - t_start
-    _write_json(history_path, payload)
+    write_json(history_path, payload)
     out(f"Test accuracy: {payload['test_accuracy']:.2%} (book: {exp.book_accuracy:.2%} after "
         f"{exp.epochs} epochs{', expanded data' if exp.expanded else ''}); "
-        f"{payload['elapsed_seconds']:.1f} s; history in {history_path}")
+        f"{payload['elapsed_seconds']:.1f} s; history in {history_path} and {csv_path.name}")
     return payload
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    for opt in ("epochs", "mini_batch_size", "train_size", "eval_size"):
+    for opt in ("epochs", "mini_batch_size", "train_size", "eval_size", "patience", "eta_every",
+                "eta_patience"):
         value = getattr(args, opt)
         if value is not None and value < 1:
             build_parser().error(f"--{opt.replace('_', '-')} must be positive, got {value}")
+    if not 0.0 <= args.momentum < 1.0:
+        build_parser().error(f"--momentum must be in [0, 1), got {args.momentum}")
+    if not 0.0 < args.eta_factor < (1.0 if args.eta_schedule == "plateau" else float("inf")):
+        build_parser().error(f"--eta-factor must be positive (and below 1 for plateau), "
+                             f"got {args.eta_factor}")
+    from .checkpoint import CheckpointError
     from .data import MNISTDataError
     try:
         run(args)
-    except (FileNotFoundError, MNISTDataError, BackendUnavailable) as e:
+    except (FileNotFoundError, MNISTDataError, BackendUnavailable, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

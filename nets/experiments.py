@@ -5,6 +5,11 @@ Each entry records the book's architecture and hyperparameters, so
 accuracy the book reports for it (``book_accuracy``) to compare against.
 Layers are built by a function of the mini-batch size because convolutional
 layers need it in their ``image_shape``.
+
+An experiment with ``ensemble > 1`` trains that many networks one after the
+other and scores their majority vote with :class:`nets.Ensemble` (ties go to
+the label with the largest summed softmax probability); ``python -m nets
+ensemble`` is the book's five-network vote.
 """
 from dataclasses import dataclass, field
 
@@ -23,7 +28,7 @@ class Experiment:
     eta: float = 0.1
     lmbda: float = 0.0
     expanded: bool = False   # train on the 250,000 shifted images
-    ensemble: int = 1        # > 1: train that many nets and let them vote
+    ensemble: int = 1        # > 1: train that many nets and let them vote (nets.Ensemble)
     book_accuracy: float = None
     notes: list = field(default_factory=list)
 

@@ -30,13 +30,15 @@ without ``log(0)`` when a probability underflows); layer shapes are checked
 when the network is built; each dropout layer gets its own random stream
 seeded from NumPy's global generator (so ``np.random.seed`` makes a run
 reproducible); ``SGD`` returns a :class:`TrainingHistory`.
-"""
-import math
-import time
 
+The training loop itself, with the opt-in extras (momentum, schedules,
+early stopping, checkpoints, progress bar), is in :mod:`nets.training`.
+"""
 import numpy as np
 
 import symbolic as S
+
+from .history import TrainingHistory
 
 __all__ = [
     "Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer", "TrainingHistory",
@@ -306,41 +308,6 @@ def _check_layers(layers, mini_batch_size):
                 f"({prev.n_out_total} values)")
 
 
-class TrainingHistory:
-    """What ``Network.SGD`` measured: one record per epoch plus the best result.
-
-    ``epochs`` is a list of dicts with ``epoch``, ``training_cost`` (mean over
-    the epoch's mini-batches, regularisation included), ``validation_accuracy``,
-    ``test_accuracy`` and ``seconds``.  ``best_validation_accuracy``,
-    ``best_epoch``, ``best_iteration`` and ``test_accuracy`` (the test accuracy
-    at the best validation epoch) summarise them as network3 printed them.
-    """
-
-    def __init__(self, hyperparameters):
-        self.hyperparameters = dict(hyperparameters)
-        self.epochs = []
-        self.best_validation_accuracy = None
-        self.best_epoch = None
-        self.best_iteration = None
-        self.test_accuracy = None
-        self.compile_seconds = None
-
-    def to_dict(self):
-        return {
-            "hyperparameters": self.hyperparameters,
-            "epochs": self.epochs,
-            "best_validation_accuracy": self.best_validation_accuracy,
-            "best_epoch": self.best_epoch,
-            "best_iteration": self.best_iteration,
-            "test_accuracy": self.test_accuracy,
-            "compile_seconds": self.compile_seconds,
-        }
-
-    def __repr__(self):
-        return (f"TrainingHistory({len(self.epochs)} epochs, best validation "
-                f"{self.best_validation_accuracy}, test {self.test_accuracy})")
-
-
 class Network:
     """A stack of layers trained by mini-batch SGD on a log-likelihood cost.
 
@@ -439,7 +406,8 @@ class Network:
         return np.concatenate([np.asarray(f(j)) for j in range(n)])
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data, test_data,
-            lmbda=0.0, verbose=True, on_epoch=None):
+            lmbda=0.0, verbose=True, on_epoch=None, *, momentum=0.0, patience=None,
+            restore_best=False, progress=False, checkpoint=None, history_path=None):
         """Train with mini-batch stochastic gradient descent; return a TrainingHistory.
 
         Each of the ``epochs`` passes runs ``size(training_data) //
@@ -454,76 +422,18 @@ class Network:
         is repeated here only because network3's signature has it).
         ``verbose=False`` silences the progress lines; ``on_epoch(history)``
         is called after every epoch (the CLI uses it to save the history).
+
+        The keyword-only arguments are additions, all off by default (see
+        :mod:`nets.training` and docs/nets.md): ``eta`` may also be a
+        schedule ``epoch -> eta``; ``momentum`` (classic momentum);
+        ``patience`` (early stopping on validation accuracy) and
+        ``restore_best``; ``progress`` (True, False or "auto": a progress bar
+        on stderr); ``checkpoint`` (a file saved after every epoch and resumed
+        from when it exists); ``history_path`` (JSON and CSV history written
+        after every epoch).
         """
-        if int(mini_batch_size) != self.mini_batch_size:
-            raise ValueError(f"SGD: mini_batch_size={mini_batch_size} differs from the "
-                             f"{self.mini_batch_size} the network was built with; layers reshape "
-                             f"their input to the build-time size")
-        log = print if verbose else (lambda *a, **k: None)
-        self._check_data(training_data, "training_data")
-        self._check_data(validation_data, "validation_data")
-        if test_data is not None:
-            self._check_data(test_data, "test_data")
-        num_training_batches = self._num_batches(training_data, "training_data")
-        num_validation_batches = self._num_batches(validation_data, "validation_data")
-        num_test_batches = self._num_batches(test_data, "test_data") if test_data is not None else 0
-
-        history = TrainingHistory({
-            "epochs": int(epochs), "mini_batch_size": self.mini_batch_size, "eta": float(eta),
-            "lmbda": float(lmbda), "training_examples": size(training_data),
-            "training_batches": num_training_batches, "floatX": S.config.floatX,
-        })
-
-        t0 = time.perf_counter()
-        cost = self.cost(lmbda, num_training_batches)
-        grads = S.grad(cost, self.params)
-        updates = [(param, param - eta * grad) for param, grad in zip(self.params, grads)]
-        i = S.lscalar("i")
-        train_mb = S.function([i], cost, updates=updates,
-                              givens=self._batch_givens(training_data, i), name="train_mb")
-        validate_mb_accuracy = self.accuracy_function(validation_data)
-        test_mb_accuracy = self.accuracy_function(test_data) if test_data is not None else None
-        if test_data is not None:
-            self.test_mb_predictions = self.predictions_function(test_data[0])
-        history.compile_seconds = time.perf_counter() - t0
-
-        best_validation_accuracy = -1.0
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            costs = np.empty(num_training_batches)
-            for minibatch_index in range(num_training_batches):
-                iteration = num_training_batches * epoch + minibatch_index
-                if iteration % 1000 == 0:
-                    log(f"Training mini-batch number {iteration}")
-                costs[minibatch_index] = train_mb(minibatch_index)
-            training_cost = float(np.mean(costs))
-            if not math.isfinite(training_cost):
-                log(f"Epoch {epoch}: the training cost is {training_cost}; eta={eta} may be too large")
-            validation_accuracy = float(np.mean(
-                [validate_mb_accuracy(j) for j in range(num_validation_batches)]))
-            test_accuracy = (float(np.mean([test_mb_accuracy(j) for j in range(num_test_batches)]))
-                             if test_mb_accuracy is not None else None)
-            log(f"Epoch {epoch}: validation accuracy {validation_accuracy:.2%}")
-            if validation_accuracy >= best_validation_accuracy:
-                log("This is the best validation accuracy to date.")
-                best_validation_accuracy = validation_accuracy
-                history.best_validation_accuracy = validation_accuracy
-                history.best_epoch = epoch
-                history.best_iteration = num_training_batches * (epoch + 1) - 1
-                history.test_accuracy = test_accuracy
-                if test_accuracy is not None:
-                    log(f"The corresponding test accuracy is {test_accuracy:.2%}")
-            history.epochs.append({
-                "epoch": epoch, "training_cost": training_cost,
-                "validation_accuracy": validation_accuracy, "test_accuracy": test_accuracy,
-                "seconds": time.perf_counter() - start,
-            })
-            if on_epoch is not None:
-                on_epoch(history)
-        log("Finished training network.")
-        if history.best_validation_accuracy is not None:
-            log(f"Best validation accuracy of {history.best_validation_accuracy:.2%} obtained at "
-                f"iteration {history.best_iteration}")
-            if history.test_accuracy is not None:
-                log(f"Corresponding test accuracy of {history.test_accuracy:.2%}")
-        return history
+        from .training import Trainer
+        return Trainer(self, training_data, epochs, mini_batch_size, eta, validation_data,
+                       test_data, lmbda=lmbda, verbose=verbose, on_epoch=on_epoch,
+                       momentum=momentum, patience=patience, restore_best=restore_best,
+                       progress=progress, checkpoint=checkpoint, history_path=history_path).run()
