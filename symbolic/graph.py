@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .types import TensorType, check_dtype, tensor_type_of_value
+from .types import check_dtype, tensor_type_of_value
 
 _PACKAGE_DIRS = tuple(
     os.path.dirname(os.path.abspath(p)) + os.sep

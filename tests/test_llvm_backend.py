@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import symbolic as S
 from backends.llvm.blas import Blas, blas
 
 

@@ -19,20 +19,9 @@ import pytest
 import nets.data as D
 from nets.data import MNIST_FILES, MNISTDataError
 
-SHARED_MNIST = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                             "mnist"))
+from mnist_paths import SHARED_MNIST, mnist_dir as _real_dir, needs_mnist
+
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-
-
-def _real_dir():
-    for d in (os.environ.get("NETS_DATA"), SHARED_MNIST):
-        if d and all(os.path.isfile(os.path.join(d, f)) for f in MNIST_FILES):
-            return d
-    return None
-
-
-needs_mnist = pytest.mark.skipif(_real_dir() is None,
-                                 reason="real MNIST not found in $NETS_DATA or ../shared/data/mnist")
 
 
 @pytest.fixture(autouse=True)

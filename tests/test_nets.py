@@ -14,20 +14,9 @@ import symbolic as S
 import nets
 from nets import (ConvPoolLayer, FullyConnectedLayer, LayerShapeError, Network, ReLU, SoftmaxLayer,
                   linear, sigmoid)
-from nets.data import MNIST_FILES, expand_images, shared_dataset
+from nets.data import expand_images, shared_dataset
 
-SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-
-
-def _mnist_dir():
-    for d in (os.environ.get("NETS_DATA"), SHARED_MNIST):
-        if d and all(os.path.isfile(os.path.join(d, f)) for f in MNIST_FILES):
-            return d
-    return None
-
-
-needs_mnist = pytest.mark.skipif(_mnist_dir() is None,
-                                 reason="real MNIST not found in $NETS_DATA or ../shared/data/mnist")
+from mnist_paths import mnist_dir as _mnist_dir, needs_mnist
 
 
 @pytest.fixture(scope="module")

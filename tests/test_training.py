@@ -20,22 +20,11 @@ import nets
 from nets import (Ensemble, FullyConnectedLayer, Network, ReLU, SoftmaxLayer, TrainingHistory,
                   halve_on_plateau, step_decay, vote)
 from nets.checkpoint import CheckpointError, load_checkpoint, random_states
-from nets.data import MNIST_FILES, shared_dataset
+from nets.data import shared_dataset
 from nets.progress import ProgressBar, progress_enabled
 from nets.training import EarlyStopping
 
-SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-
-
-def _mnist_dir():
-    for d in (os.environ.get("NETS_DATA"), SHARED_MNIST):
-        if d and all(os.path.isfile(os.path.join(d, f)) for f in MNIST_FILES):
-            return d
-    return None
-
-
-needs_mnist = pytest.mark.skipif(_mnist_dir() is None,
-                                 reason="real MNIST not found in $NETS_DATA or ../shared/data/mnist")
+from mnist_paths import mnist_dir as _mnist_dir, needs_mnist
 
 
 @pytest.fixture(scope="module")
