@@ -109,6 +109,10 @@ def _check_given(var, expr):
     if expr.dtype != var.dtype or expr.ndim != var.ndim:
         raise TypeError(f"givens: {var!r} of type {var.type} cannot be replaced by {expr!r} of type "
                         f"{expr.type}; dtype and number of dimensions must match")
+    if not var.type.accepts(expr.type):
+        raise TypeError(f"givens: {var!r} has static shape {var.type.shape}, which {expr!r} of type "
+                        f"{expr.type} does not guarantee; the graph may rely on that shape (give "
+                        f"{var!r} unknown dimensions, or reshape the replacement)")
     return expr
 
 
@@ -289,17 +293,45 @@ class Function:
         if self.profile:
             self.profile_stats.calls += 1
             self.profile_stats.call_time += time.perf_counter() - t0
-        for c, new in zip(self._update_containers, results[self._n_out:]):
+        new_values = self._owned_updates(values, results[self._n_out:])
+        for c, new in zip(self._update_containers, new_values):
             c.value = new
         outputs = []
         held = values + [c.value for c in self._containers]
         for o, r in zip(self.outs, results[:self._n_out]):
             if device is not None:
                 r = device.to_host(r)
-            outputs.append(r if o.borrow else _private(r, held))
+            if not o.borrow:
+                r = _private(r, held)
+                held.append(r)
+            outputs.append(r)
         if self.single:
             return outputs[0]
         return outputs
+
+    def _owned_updates(self, values, new_values):
+        """Check every new shared value, then make each one the sole owner of its buffer.
+
+        A new value may be an input the caller still holds, another variable's value,
+        a read-only constant or a view: storing it as is would let a later in-place
+        update (or the caller) change two things at once.
+        """
+        for var, new in zip(self.updated, new_values):
+            if not var.type.compatible_shape(np.shape(new)):
+                raise ValueError(f"{self._label()}: the update of shared variable {var!r} has shape "
+                                 f"{np.shape(new)}, but the variable's static shape is {var.type.shape}; "
+                                 f"no shared variable was changed")
+        old = {id(c): c.value for c in self._containers}
+        owned, seen = [], set()
+        for c, new in zip(self._update_containers, new_values):
+            others = [v for k, v in old.items() if k != id(c)]
+            if isinstance(new, np.ndarray) and (
+                    id(new) in seen or not new.flags.writeable or new.base is not None
+                    or any(new is v for v in values) or any(new is v for v in others)):
+                new = new.copy()
+            seen.add(id(new))
+            owned.append(new)
+        return owned
 
     def __repr__(self):
         return f"<Function {self.name or ''} inputs={[i.variable for i in self.ins]}>"
@@ -344,8 +376,11 @@ class ProfileStats:
 
 
 def _private(r, held):
-    """An output the caller owns: never a view of an input or of shared state."""
-    if isinstance(r, np.ndarray) and (r.base is not None or any(r is v for v in held)):
+    """An output the caller owns: not read-only, not a view, and sharing no buffer with an
+    input, a shared value or another output."""
+    if isinstance(r, np.ndarray) and (
+            r.base is not None or not r.flags.writeable
+            or any(r is v or getattr(v, "base", None) is r for v in held)):
         return r.copy()
     return r
 

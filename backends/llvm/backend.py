@@ -74,13 +74,16 @@ def _gemm(node, inplace_k):
                 and c.dtype == dtype and a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0]
                 and c.shape == (a.shape[0], b.shape[1]))
 
+    reference = node.op.perform
+
     def run(c, alpha, a, b, beta):
         if inplace_k == 0 and can_run_in_place(c, alpha, a, b, beta):
             return [gemm(float(alpha), a, b, float(beta), c)]
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-            raise ValueError(f"gemm: shapes {a.shape} @ {b.shape} are not aligned")
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] \
+                or np.broadcast_shapes(np.shape(c), (a.shape[0], b.shape[1])) != (a.shape[0], b.shape[1]):
+            return reference(node, (c, alpha, a, b, beta))   # errors and C larger than A @ B
         out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
-        out[...] = c          # broadcasts C like the reference does
+        out[...] = c
         return [gemm(float(alpha), a, b, float(beta), out)]
     run.how = f"native: {blas().name} gemm"
     run.can_run_in_place = can_run_in_place

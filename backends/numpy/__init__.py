@@ -138,14 +138,13 @@ class Program:
         store = list(values) + [None] * (self.n_slots - self.n_inputs)
         for i, data in self.constants:
             store[i] = data
-        steps = self.steps
-        for k, (thunk, ins, outs, node) in enumerate(steps):
-            if k == self.first_deferred and not all(
-                    t.can_run_in_place(*[store[i] for i in s_ins])
-                    for t, s_ins, _, _ in self.deferred_steps):
-                steps = self.steps[:k] + [(_default_lowering(n), i, o, n)
-                                          for _, i, o, n in self.deferred_steps]
-                thunk = steps[k][0]
+        in_place = True
+        for k, (thunk, ins, outs, node) in enumerate(self.steps):
+            if k == self.first_deferred:
+                in_place = all(t.can_run_in_place(*[store[i] for i in s_ins])
+                               for t, s_ins, _, _ in self.deferred_steps)
+            if k >= self.first_deferred and not in_place:
+                thunk = _default_lowering(node)
             args = [store[i] for i in ins]
             try:
                 results = thunk(*args)

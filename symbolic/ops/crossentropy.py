@@ -17,6 +17,8 @@ def _rows_and_labels(k, y):
 
 
 def _log_softmax_rows(z):
+    if z.shape[1] == 0:
+        return z.copy()
     m = np.max(z, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     s = z - m

@@ -30,9 +30,13 @@ class FusedElemwise(Op):
         ndim = inputs[0].ndim
         if any(i.ndim != ndim for i in inputs):
             raise TypeError("FusedElemwise inputs must share their number of dimensions")
-        shape = broadcast_static_shapes([i.type.shape for i in inputs], str(self))
+        # Each register has the broadcast shape of its own arguments, exactly as the
+        # unfused node had: an exported intermediate keeps its (possibly smaller) shape.
+        shapes = [i.type.shape for i in inputs]
+        for _, args, _ in self.steps:
+            shapes.append(broadcast_static_shapes([shapes[a] for a in args], str(self)))
         dtypes = [i.dtype for i in inputs] + [s[2] for s in self.steps]
-        return Apply(self, list(inputs), [TensorType(dtypes[r], shape) for r in self.outputs])
+        return Apply(self, list(inputs), [TensorType(dtypes[r], shapes[r]) for r in self.outputs])
 
     def perform(self, node, inputs):
         regs = list(inputs)
@@ -40,12 +44,7 @@ class FusedElemwise(Op):
             vals = [regs[a] for a in args]
             result = vals[0].astype(dtype) if op == "cast" else op.impl(*vals)
             regs.append(np.asarray(result, dtype=dtype))
-        full = np.broadcast_shapes(*(np.shape(i) for i in inputs))
-        out = []
-        for r in self.outputs:
-            value = regs[r]
-            out.append(value if value.shape == full else np.broadcast_to(value, full).copy())
-        return out
+        return [regs[r] for r in self.outputs]
 
     def grad(self, inputs, output_grads):
         raise GradientUndefined(self, where="fusion runs after differentiation; take gradients "

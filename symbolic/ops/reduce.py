@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..graph import Apply, Op
-from ..types import FLOAT_DTYPES, TensorType, check_dtype
+from ..types import FLOAT_DTYPES, TensorType, check_dtype, float_dtype_for
 from ..variable import as_tensor_variable
 from .elemwise import cast
 from . import math as M
@@ -236,12 +236,41 @@ def std(x, axis=None, keepdims=False, ddof=0, corrected=None):
     return M.sqrt(var(x, axis, keepdims, ddof, corrected))
 
 
+class LogSumExp(Op):
+    """``log(sum(exp(x)))`` over ``axes``, shifted by the maximum so it never overflows.
+
+    An empty axis gives ``-inf`` (the log of an empty sum), as the plain formula does.
+    """
+
+    __props__ = ("axes",)
+
+    def __init__(self, axes):
+        self.axes = tuple(axes)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        x = cast(x, float_dtype_for(x.dtype))
+        shp = [s for i, s in enumerate(x.type.shape) if i not in self.axes]
+        return Apply(self, [x], [TensorType(x.dtype, shp)])
+
+    def perform(self, node, inputs):
+        x, = inputs
+        m = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
+        return [np.asarray(np.squeeze(out, axis=self.axes), dtype=x.dtype)]
+
+    def grad(self, inputs, output_grads):
+        x, = inputs
+        out = _expand(self(x), x.ndim, self.axes)
+        g = _expand(output_grads[0], x.ndim, self.axes)
+        return [M.mul(g, M.exp(M.sub(x, out)))]
+
+
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` computed without overflow."""
-    from ..gradient import disconnected_grad
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
-    m = disconnected_grad(max(x, axes, keepdims=True))
-    m = M.switch(M.isinf(m), 0, m)
-    out = M.add(M.log(sum(M.exp(M.sub(x, m)), axes, keepdims=True)), m)
-    return out if keepdims else dimshuffle(out, [i for i in range(x.ndim) if i not in axes])
+    out = LogSumExp(axes)(x)
+    return _expand(out, x.ndim, axes) if keepdims else out

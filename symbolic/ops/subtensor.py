@@ -32,7 +32,7 @@ def parse_index(x, index):
     if consumed > x.ndim:
         raise IndexError(f"too many indices for a {x.ndim}-d tensor: {consumed} were given")
     if n_ellipsis:
-        pos = index.index(Ellipsis)
+        pos = next(k for k, item in enumerate(index) if item is Ellipsis)
         index = index[:pos] + (slice(None),) * (x.ndim - consumed) + index[pos + 1:]
     spec, inputs = [], []
     for item in index:
@@ -224,11 +224,30 @@ class IncSubtensor(Op):
         x, y, *idx = inputs
         g = output_grads[0]
         gx = IncSubtensor(self.idx_spec, True)(g, 0, *idx) if self.set_instead_of_inc else g
-        gy = unbroadcast(Subtensor(self.idx_spec)(g, *idx), y)
+        picked = Subtensor(self.idx_spec)(g, *idx)
+        if self.set_instead_of_inc and "array" in self.idx_spec:
+            picked = _only_last_writes(picked, x, self.idx_spec, idx)
+        gy = unbroadcast(picked, y)
         return [gx, gy] + [None] * len(idx)
 
     def connection_pattern(self, node):
         return [[True], [True]] + [[False]] * (len(node.inputs) - 2)
+
+
+def _only_last_writes(picked, x, spec, idx):
+    """Zero the entries of ``picked`` whose write a repeated index overwrote.
+
+    With repeated advanced indices, setting keeps only the last write (NumPy's
+    rule), so only that element of ``y`` reaches the output.  Which write wins
+    is found by setting every position's number and reading the numbers back.
+    """
+    from . import math as M
+    from .reduce import prod
+    from .shape import arange, reshape, shape, zeros_like
+    numbers = reshape(arange(prod(shape(picked))), shape(picked), ndim=picked.ndim)
+    board = IncSubtensor(spec, True)(zeros_like(x, dtype="int64"), numbers, *idx)
+    won = M.eq(Subtensor(spec)(board, *idx), numbers)
+    return M.switch(won, picked, 0)
 
 
 def _spec_str(spec):

@@ -85,6 +85,9 @@ def local_gemm_update(node):
         c = node.op(c, rest if scale == 1 else M.mul(scale, rest))
         if c.dtype != out.dtype:
             return None
+    rows, cols = a.type.shape[0], b.type.shape[1]
+    if any(s is not None and t is not None and s != t for s, t in zip(c.type.shape, (rows, cols))):
+        return None   # C broadcasts against the product: not a GEMM
     result = gemm(c, alpha, a, b, constant(np.array(1, dtype=c.dtype)))
     return [result] if result.type == out.type else None
 

@@ -4,6 +4,7 @@ Also the canonicalizations the stabilizers need to match, such as the
 softmax-gradient cancellation ``(g / sm) * sm -> g``.
 """
 from ..ops import math as M
+from ..types import FLOAT_DTYPES, INT_DTYPES
 from ..ops.elemwise import Elemwise
 from ..ops.nnet import LogSoftmax, Softmax, log_softmax
 from ..ops.reduce import Reduce, logsumexp
@@ -11,6 +12,7 @@ from ..ops.shape import DimShuffle
 from ..ops.subtensor import Subtensor
 from .basic import is_constant_scalar
 from .core import register
+from .shapes import same_shape
 
 
 def _owner_op(v, op):
@@ -31,7 +33,8 @@ def cancel_div_mul(node):
     out = node.outputs[0]
     for x, b in (node.inputs, node.inputs[::-1]):
         div = _owner_op(x, M.true_div)
-        if div is not None and div.inputs[1] is b and div.inputs[0].type == out.type:
+        if div is not None and div.inputs[1] is b and div.inputs[0].type == out.type \
+                and same_shape(div.inputs[0], out):
             return [div.inputs[0]]
         sub = _owner_op(x, M.sub)
         if sub is not None:
@@ -150,7 +153,8 @@ def _row_pick(v):
         return None
     x, rows, labels = node.inputs
     k = _arange_from_zero(rows)
-    if k is None or labels.ndim != 1 or x.ndim != 2:
+    if k is None or labels.ndim != 1 or labels.dtype not in INT_DTYPES or x.ndim != 2 \
+            or x.dtype not in FLOAT_DTYPES:
         return None
     return x, k, labels
 
