@@ -247,6 +247,12 @@ class Function:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # The in-place plan names nodes by id(), which pickling does not preserve: plan again.
+        self.fgraph.forget_schedule()
+        from .rewriting import LEVELS
+        if "inplace" in LEVELS[self.mode.optimizer]:
+            from .rewriting.inplace import _inplace_pass
+            _inplace_pass(self.fgraph)
         self._link()
 
     @property

@@ -118,3 +118,15 @@ def test_set_subtensor_gradient_goes_to_the_last_duplicate_write():
     x, y = S.dvector(), S.dvector()
     g = S.grad(S.sum(S.set_subtensor(x[[0, 0]], y)), y)
     np.testing.assert_array_equal(S.function([x, y], g)(np.zeros(3), np.zeros(2)), [0, 1])
+
+
+def test_unpickled_function_plans_in_place_work_again():
+    import pickle
+    x = S.dmatrix("x")
+    w = S.shared(np.eye(2), name="w")
+    f = S.function([x], S.dot(S.tanh(S.dot(x, w)), w))
+    g = pickle.loads(pickle.dumps(f))
+    assert len(g.fgraph.inplace_plan) == len(f.fgraph.inplace_plan) > 0
+    assert all(any(id(n) == k for n in g.fgraph.toposort()) for k in g.fgraph.inplace_plan)
+    xv = np.array([[0.5, -0.5], [0.1, 0.2]])
+    np.testing.assert_allclose(g(xv), f(xv))
