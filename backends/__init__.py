@@ -71,4 +71,10 @@ def _numpy_backend():
     return NumpyBackend()
 
 
+def _llvm_backend():
+    from .llvm.backend import LLVMBackend
+    return LLVMBackend()
+
+
 register_backend("numpy", _numpy_backend)
+register_backend("llvm", _llvm_backend)

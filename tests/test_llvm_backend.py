@@ -38,3 +38,30 @@ def test_blas_falls_back_to_numpy_without_openblas():
     assert fallback.name == "numpy.matmul"
     with pytest.raises(ValueError, match="do not match"):
         fallback.gemm(1.0, a, a, 0.0, c)
+
+
+@pytest.mark.parametrize("arch", ["shallow", "conv", "dropout"])
+def test_llvm_backend_trains_like_the_reference(arch):
+    import symbolic as S
+    from test_network3_graphs import _conv, _dropout, _shallow, _training_function
+    build = {"shallow": _shallow, "conv": _conv, "dropout": _dropout}[arch]
+    results = {}
+    for linker in ("numpy", "llvm"):
+        np.random.seed(0)
+        f = _training_function(build(), 0.1, mode=S.Mode(linker=linker))
+        costs = [float(f(i)) for i in range(3)]
+        results[linker] = costs, [v.get_value() for v in f.shared_vars]
+    (c0, v0), (c1, v1) = results["numpy"], results["llvm"]
+    np.testing.assert_allclose(c1, c0, rtol=1e-4)
+    for a, b in zip(v1, v0):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_llvm_profile_says_what_ran_natively():
+    import symbolic as S
+    x = S.fmatrix("x")
+    w = S.shared(np.ones((3, 2), "float32"), name="w")
+    f = S.function([x], (S.maximum(0, S.dot(x, w) * 2 + 1) ** 2).sum(), mode="llvm", profile=True)
+    assert f(np.ones((4, 3), "float32")) == 4 * 2 * 49
+    text = f.profile_summary(file="str")
+    assert "native: LLVM" in text and "gemm" in text

@@ -49,7 +49,7 @@ class LLVMBackend:
 def _dot(node, inplace_k):
     """Matrix products through BLAS into a fresh C-contiguous array."""
     a, b = node.inputs
-    if a.ndim != 2 or b.ndim != 2:
+    if a.ndim != 2 or b.ndim != 2 or node.outputs[0].dtype not in ("float32", "float64"):
         return None
     dtype = np.dtype(node.outputs[0].dtype)
     gemm = blas().gemm
@@ -88,3 +88,82 @@ def _gemm(node, inplace_k):
     run.how = f"native: {blas().name} gemm"
     run.can_run_in_place = can_run_in_place
     return run
+
+
+def _register_kernels():
+    from symbolic.ops.elemwise import Cast, Elemwise
+    from symbolic.ops.fused import FusedElemwise, FusedReduce
+    from symbolic.ops.reduce import Reduce
+    for op_type in (Elemwise, Cast, FusedElemwise):
+        register(op_type)(_elementwise)
+    for op_type in (Reduce, FusedReduce):
+        register(op_type)(_reduction)
+
+
+def _register_shapes(node):
+    """A function of the input shapes giving each output's shape (a fused group may export
+    an intermediate of a smaller shape than its iteration space)."""
+    from symbolic.ops.fused import FusedElemwise
+    if not isinstance(node.op, FusedElemwise):
+        return lambda shapes: [np.broadcast_shapes(*shapes)]
+    steps, outputs = node.op.steps, node.op.outputs
+
+    def shapes_of(shapes):
+        regs = list(shapes)
+        for _, args, _ in steps:
+            regs.append(np.broadcast_shapes(*[regs[a] for a in args]))
+        return [regs[r] for r in outputs]
+    return shapes_of
+
+
+def _elementwise(node, inplace_k):
+    from .elemwise import kernel_for_node
+    try:
+        kernel = kernel_for_node(node)
+    except NotImplementedError:
+        return None
+    out_dtypes = [np.dtype(o.dtype) for o in node.outputs]
+    shapes_of = _register_shapes(node)
+    reference = node.op.perform
+
+    def run(*args):
+        shapes = [np.shape(a) for a in args]
+        full = np.broadcast_shapes(*shapes)
+        out_shapes = shapes_of(shapes)
+        if any(s != full for s in out_shapes):
+            return reference(node, args)
+        outs = [np.empty(full, dtype=dt) for dt in out_dtypes]
+        if inplace_k is not None:
+            target = args[inplace_k]
+            if (isinstance(target, np.ndarray) and target.shape == full and target.dtype == out_dtypes[0]
+                    and target.flags.c_contiguous and target.flags.writeable):
+                outs[0] = target
+        kernel(tuple(outs), tuple(np.asarray(a) for a in args))
+        return outs
+    run.how = "native: LLVM elementwise kernel"
+    return run
+
+
+def _reduction(node, inplace_k):
+    from .elemwise import kernel_for_node
+    try:
+        kernel = kernel_for_node(node)
+    except NotImplementedError:
+        return None
+    red = getattr(node.op, "reduce", node.op)
+    axes, kind = red.axes, red.kind
+    dtype = np.dtype(node.outputs[0].dtype)
+    reference = node.op.perform
+
+    def run(*args):
+        full = np.broadcast_shapes(*[np.shape(a) for a in args])
+        if kind in ("max", "min") and any(full[a] == 0 for a in axes):
+            return reference(node, args)   # NumPy's error for an empty maximum
+        out = np.empty([s for i, s in enumerate(full) if i not in axes], dtype=dtype)
+        kernel(out, tuple(np.asarray(a) for a in args))
+        return [out]
+    run.how = "native: LLVM reduction kernel"
+    return run
+
+
+_register_kernels()
