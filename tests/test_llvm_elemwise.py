@@ -16,7 +16,6 @@ float32; ours are within 1 ulp of it (tanh, sigmoid: 2).  The bounds asserted be
 the measured values plus one ulp of slack.
 """
 import json
-import math
 import os
 import subprocess
 import sys

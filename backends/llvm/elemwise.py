@@ -51,7 +51,7 @@ import threading
 import numpy as np
 
 from . import jit
-from .mathlib import Builder, Module, Val, fconst
+from .mathlib import Builder, Module, Val
 
 # ----------------------------------------------------------------------------------------
 # CPython / NumPy object layout (checked below)
@@ -539,7 +539,7 @@ def _elem_ir_flat(steps, n_inputs, input_dtypes, outputs, scalar_mask):
     for j, r in enumerate(outputs):
         p = b.gep(_mem(all_dts[r]), out_ptrs[j], i)
         _store(b, vals[r], all_dts[r], p, _ACCESS)
-    b.line(f"%inext = add nuw nsw i64 %i, 1")
+    b.line("%inext = add nuw nsw i64 %i, 1")
     b.line(f"%more = icmp slt i64 %inext, {n}")
     b.line("br i1 %more, label %loop, label %exit, !llvm.loop !1")
     b.label("exit")
