@@ -65,3 +65,18 @@ def test_llvm_profile_says_what_ran_natively():
     assert f(np.ones((4, 3), "float32")) == 4 * 2 * 49
     text = f.profile_summary(file="str")
     assert "native: LLVM" in text and "gemm" in text
+
+
+def test_cache_command_clears_the_configured_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, SYMBOLIC_FLAGS=f"cache_dir={tmp_path}")
+    where = subprocess.run([sys.executable, "-m", "backends.llvm", "where"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where == os.path.join(str(tmp_path), "llvm")
+    os.makedirs(where)
+    open(os.path.join(where, "stale.o"), "w").close()
+    subprocess.run([sys.executable, "-m", "backends.llvm", "clear-cache"], env=env, check=True,
+                   capture_output=True)
+    assert not os.path.exists(where)
