@@ -52,6 +52,20 @@ def _bool(name, value):
     raise ValueError(f"config.{name}={value!r} is not valid; expected True or False")
 
 
+def _positive_int(name, value):
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"config.{name}={value!r} is not valid; expected a positive integer")
+    return int(text)
+
+
+def _default_threads():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def _path(name, value):
     return os.path.expanduser(str(value))
 
@@ -61,7 +75,8 @@ def _default_cache_dir():
     return os.path.join(base, "symbolic")
 
 
-# name -> (default, validator, help)
+# name -> (default, validator, help); a default of None is computed by _DEFAULTS
+_DEFAULTS = {"cache_dir": lambda: _default_cache_dir(), "threads": lambda: _default_threads()}
 _FLAGS = {
     "floatX": ("float32", _choice("float32", "float64"),
                "dtype of scalar/vector/matrix constructors and of Python float literals"),
@@ -71,6 +86,8 @@ _FLAGS = {
     "optimizer": ("fast_run", _optimizer, "graph rewrite level: None, fast_compile, fast_run"),
     "cache_dir": (None, _path, "where compiled kernels are cached on disk"),
     "profile": (False, _bool, "collect rewrite, compile and per-op run times"),
+    "threads": (None, _positive_int, "threads native backends may use (BLAS included); "
+                                     "default: the CPUs this process may run on"),
 }
 
 
@@ -80,7 +97,7 @@ class Config:
     def __init__(self):
         object.__setattr__(self, "_values", {})
         for name, (default, _, _) in _FLAGS.items():
-            self._values[name] = default if default is not None else _default_cache_dir()
+            self._values[name] = default if default is not None else _DEFAULTS[name]()
 
     def __getattr__(self, name):
         try:

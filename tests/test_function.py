@@ -283,3 +283,12 @@ def test_pickle_compiled_function_with_its_shared_state():
     f2(xv)
     np.testing.assert_array_equal(w2.get_value(), [4.0, 8.0])
     np.testing.assert_array_equal(w.get_value(), [2.0, 4.0])
+
+
+def test_threads_flag():
+    assert S.config.threads >= 1
+    with S.config.change_flags(threads="1"):
+        assert S.config.threads == 1
+    for bad in (0, -1, "x", "1.5", True):
+        with pytest.raises(ValueError, match="positive integer"):
+            S.config.threads = bad

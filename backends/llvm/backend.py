@@ -42,6 +42,9 @@ class LLVMBackend:
     name = "llvm"
 
     def compile(self, fgraph, profile=None):
+        from symbolic.config import config
+        # OpenBLAS with more threads than free cores collapses on a busy machine: follow the flag.
+        blas().set_num_threads(config.threads)
         return Program(fgraph, profile, lowering=lower)
 
 
