@@ -28,14 +28,21 @@ def ref_pads(border_mode, k_rows, k_cols):
     return tuple(border_mode)
 
 
+def _zero_padded(x, border_mode, k_rows, k_cols):
+    """(row pad, column pad, x with that many zeros around its last two axes)."""
+    batch, channels, rows, cols = x.shape
+    pr, pc = ref_pads(border_mode, k_rows, k_cols)
+    padded = np.zeros((batch, channels, rows + 2 * pr, cols + 2 * pc))
+    padded[:, :, pr:pr + rows, pc:pc + cols] = x
+    return pr, pc, padded
+
+
 def ref_conv2d(x, w, border_mode="valid", subsample=(1, 1), filter_flip=True):
     """out[b, f, i, j] = sum_{c,u,v} padded[b, c, i*sr + u, j*sc + v] * kernel[f, c, u, v]."""
     batch, channels, rows, cols = x.shape
     n_filters, _, k_rows, k_cols = w.shape
-    pr, pc = ref_pads(border_mode, k_rows, k_cols)
+    pr, pc, padded = _zero_padded(x, border_mode, k_rows, k_cols)
     sr, sc = subsample
-    padded = np.zeros((batch, channels, rows + 2 * pr, cols + 2 * pc))
-    padded[:, :, pr:pr + rows, pc:pc + cols] = x
     out_r = (rows + 2 * pr - k_rows) // sr + 1
     out_c = (cols + 2 * pc - k_cols) // sc + 1
     out = np.zeros((batch, n_filters, out_r, out_c))
@@ -53,10 +60,8 @@ def ref_conv2d_grads(x, w, gz, border_mode="valid", subsample=(1, 1), filter_fli
     """d(sum(gz * conv(x, w)))/dx and /dw, accumulated one product at a time."""
     batch, channels, rows, cols = x.shape
     n_filters, _, k_rows, k_cols = w.shape
-    pr, pc = ref_pads(border_mode, k_rows, k_cols)
+    pr, pc, padded = _zero_padded(x, border_mode, k_rows, k_cols)
     sr, sc = subsample
-    padded = np.zeros((batch, channels, rows + 2 * pr, cols + 2 * pc))
-    padded[:, :, pr:pr + rows, pc:pc + cols] = x
     d_padded = np.zeros_like(padded)
     dw = np.zeros(w.shape)
     for b, f, i, j in itertools.product(*map(range, gz.shape)):

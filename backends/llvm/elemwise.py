@@ -619,6 +619,27 @@ def _addr(b, dt, base, off, i, cls, stride):
     return b.gep(_mem(dt), base, idx)
 
 
+def _walk_state(m, b, n_arrays):
+    """The odometer's index array (zeroed) and one running element offset per array."""
+    idx = b.emit("ptr", "alloca [32 x i64]")
+    b.line(f"call void @llvm.memset.p0.i64(ptr {idx}, i8 0, i64 256, i1 false)")
+    m.declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
+    offs = [b.emit("ptr", "alloca i64") for _ in range(n_arrays)]
+    for o in offs:
+        b.store(b.const("i64", 0), o)
+    return idx, offs
+
+
+def _inner_axis(b, meta, ndim, n_arrays):
+    """Pointers to each array's strides in ``meta``, the innermost extent, and the innermost
+    stride of each array."""
+    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_arrays)]
+    last = ndim - 1
+    n_inner = b.load("i64", b.gep("i64", meta, last))
+    inner_strides = [b.load("i64", b.gep("i64", sp, last)) for sp in stride_ptrs]
+    return stride_ptrs, n_inner, inner_strides
+
+
 def _elem_ir_strided(steps, n_inputs, input_dtypes, outputs, classes):
     """Kernel ``void(i64 ndim, meta, outs_tuple, ins_tuple)``; ``meta`` (an int64 ndarray)
     holds shape[ndim] then ndim element strides per array (outputs first)."""
@@ -633,16 +654,9 @@ def _elem_ir_strided(steps, n_inputs, input_dtypes, outputs, classes):
     arr_dts = [all_dts[r] for r in outputs] + list(input_dtypes)
     bases = out_ptrs + in_ptrs
     narr = len(bases)
-    idx = b.emit("ptr", "alloca [32 x i64]")
-    b.line(f"call void @llvm.memset.p0.i64(ptr {idx}, i8 0, i64 256, i1 false)")
-    m.declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
-    offs = [b.emit("ptr", "alloca i64") for _ in range(narr)]
-    for o in offs:
-        b.store(b.const("i64", 0), o)
-    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(narr)]
+    idx, offs = _walk_state(m, b, narr)
+    stride_ptrs, n_inner, inner_strides = _inner_axis(b, meta, ndim, narr)
     last = ndim - 1
-    n_inner = b.load("i64", b.gep("i64", meta, last))
-    inner_strides = [b.load("i64", b.gep("i64", sp, last)) for sp in stride_ptrs]
 
     def row():
         base_offs = [b.load("i64", o) for o in offs]
@@ -728,20 +742,13 @@ def _reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
     val_dt = all_dts[output]
     acc_dt = acc_dtype_for(kind, val_dt, out_dt)
     ndim = nk + nr
-    idx = b.emit("ptr", "alloca [32 x i64]")
-    b.line(f"call void @llvm.memset.p0.i64(ptr {idx}, i8 0, i64 256, i1 false)")
-    m.declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
-    offs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
+    idx, offs = _walk_state(m, b, n_inputs)
     roffs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
-    for o in offs:
-        b.store(b.const("i64", 0), o)
     accp = b.emit("ptr", f"alloca {_reg(acc_dt)}")
     jp = b.emit("ptr", "alloca i64")
     b.store(b.const("i64", 0), jp)
-    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_inputs)]
+    stride_ptrs, n_inner, inner_strides = _inner_axis(b, meta, ndim, n_inputs)
     last = ndim - 1
-    n_inner = b.load("i64", b.gep("i64", meta, last))
-    inner_strides = [b.load("i64", b.gep("i64", sp, last)) for sp in stride_ptrs]
 
     def point():
         b.store(b.const(_reg(acc_dt), _identity(kind, acc_dt)), accp)
