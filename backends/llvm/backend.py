@@ -170,3 +170,13 @@ def _reduction(node, inplace_k):
 
 
 _register_kernels()
+
+
+def _register_op_kernels():
+    from . import conv, pool
+    for module in (conv, pool):
+        for op_type, fn in module.LOWERINGS.items():
+            register(op_type)(fn)
+
+
+_register_op_kernels()

@@ -50,6 +50,11 @@ class Blas:
     def name(self):
         return "OpenBLAS (NumPy's, 64-bit interface)" if self.lib is not None else "numpy.matmul"
 
+    def gemm_address(self, dtype):
+        """The address of the cblas gemm for ``dtype`` (for generated code), or None."""
+        fn = self.functions.get(str(dtype))
+        return None if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
+
     def set_num_threads(self, n):
         """Limit OpenBLAS's threads (a 2-thread OpenBLAS on a busy 2-core machine crawls)."""
         if self.lib is not None and hasattr(self.lib, "scipy_openblas_set_num_threads64_"):

@@ -1,0 +1,279 @@
+"""Native 2-d convolution: im2col kernels generated in LLVM IR, GEMM by BLAS from the kernel.
+
+One kernel per op and geometry (kernel size, strides, padding, flip: small compile-time
+constants; batch, channels, image and output sizes are run-time arguments).  Each runs the
+whole batch in one call from Python, image by image, so that the column buffer of one image
+stays in cache:
+
+* ``Conv2d``:            col = im2col(x[b]);  out[b] = W (F x K) @ col (K x P)
+* ``Conv2dGradWeights``: col = im2col(x[b]);  dW += gz[b] (F x P) @ col^T
+* ``Conv2dGradInputs``:  dcol = W^T @ gz[b];  dx[b] = col2im(dcol)
+
+with K = channels * k_rows * k_cols and P = out_rows * out_cols.  The filter flip of a true
+convolution is folded into the column layout (row (c, u, v) reads tap (k-1-u, k-1-v)), so
+neither the filters nor their gradient are ever copied.  Zero padding costs nothing in
+memory: each column row copies the in-bounds span of an image row and zero-fills the rest.
+
+The gemm is NumPy's bundled OpenBLAS, called through its address; without it (other NumPy
+builds) the ops run their reference implementation.
+"""
+import threading
+
+import numpy as np
+
+from symbolic.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv_output_length, padding_for
+
+from .blas import blas
+from .loops import KernelSource, compile_kernel, for_range, memzero, smax, smin
+
+_IR = {"float32": "float", "float64": "double"}
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SIZES = ("B", "C", "H", "W", "F", "OH", "OW")
+
+
+class _Geometry:
+    """The compile-time part of a convolution: kernel size, strides, padding, flip."""
+
+    def __init__(self, kh, kw, sr, sc, pr, pc, flip):
+        self.kh, self.kw, self.sr, self.sc, self.pr, self.pc, self.flip = kh, kw, sr, sc, pr, pc, flip
+
+    def key(self):
+        return (self.kh, self.kw, self.sr, self.sc, self.pr, self.pc, self.flip)
+
+
+def _span(b, g, vv, width, out_w):
+    """[j_lo, j_hi): the output columns j whose input column j*sc + vv - pc is in the image."""
+    lo_num = b.op("sub", g.pc, vv)
+    j_lo = smax(b, b.const("i64", 0), b.op("sdiv", b.op("add", lo_num, g.sc - 1), b.const("i64", g.sc)))
+    hi_num = b.op("sub", b.op("add", width, g.pc - 1), vv)
+    j_hi = b.select(b.icmp("slt", hi_num, 0), b.const("i64", 0),
+                    b.op("add", b.op("sdiv", hi_num, b.const("i64", g.sc)), 1))
+    j_hi = smin(b, j_hi, out_w)
+    return smin(b, j_lo, j_hi), j_hi
+
+
+def _column_rows(k, g, dt, image, col, visit):
+    """Walk the column matrix of one image: for each in-bounds image row segment, call
+    ``visit(dst_row_ptr, src_row_ptr, j_lo, j_hi, inside)`` where ``dst_row_ptr`` is
+    column row (c, u, v), output row i, and the input column of output column j is
+    ``j*sc + vv - pc`` relative to ``src_row_ptr``."""
+    b, a = k.b, k.args
+    C, H, W, OH, OW = a["C"], a["H"], a["W"], a["OH"], a["OW"]
+    mem = _IR[dt]
+    P = b.op("mul", OH, OW)
+
+    def per_c(c):
+        def per_u(u):
+            uu = b.op("sub", g.kh - 1, u) if g.flip else u
+
+            def per_v(v):
+                vv = b.op("sub", g.kw - 1, v) if g.flip else v
+                row = b.op("add", b.op("mul", b.op("add", b.op("mul", c, g.kh), u), g.kw), v)
+                dst = b.gep(mem, col, b.op("mul", row, P))
+                j_lo, j_hi = _span(b, g, vv, W, OW)
+
+                def per_i(i):
+                    r = b.op("sub", b.op("add", b.op("mul", i, g.sr), uu), g.pr)
+                    inside = b.op("and", b.icmp("sge", r, 0), b.icmp("slt", r, H))
+                    rr = b.select(inside, r, b.const("i64", 0))
+                    # may point before the row (padding): plain, not inbounds, address arithmetic
+                    src = b.gep(mem, image, b.op("sub", b.op("mul", b.op("add", b.op("mul", c, H), rr), W),
+                                                 b.op("sub", g.pc, vv)), inbounds=False)
+                    d = b.gep(mem, dst, b.op("mul", i, OW))
+                    lo = b.select(inside, j_lo, OW)
+                    hi = b.select(inside, j_hi, OW)
+                    visit(d, src, lo, hi)
+                for_range(b, 0, OH, per_i, "i")
+            for_range(b, 0, g.kw, per_v, "v")
+        for_range(b, 0, g.kh, per_u, "u")
+    for_range(b, 0, C, per_c, "c")
+
+
+def _im2col(k, g, dt, image, col):
+    b, OW = k.b, k.args["OW"]
+    mem = _IR[dt]
+    zero = b.const(mem, 0.0)
+
+    def visit(d, src, lo, hi):
+        def put_zero(j):
+            b.store(zero, b.gep(mem, d, j))
+
+        def copy(j):
+            b.store(b.load(mem, b.gep(mem, src, b.op("mul", j, g.sc), inbounds=False)), b.gep(mem, d, j))
+        if (g.pr, g.pc) != (0, 0):
+            for_range(b, 0, lo, put_zero, "z")
+        for_range(b, lo, hi, copy, "j")
+        if (g.pr, g.pc) != (0, 0):
+            for_range(b, hi, OW, put_zero, "z")
+    _column_rows(k, g, dt, image, col, visit)
+
+
+def _col2im(k, g, dt, col, image):
+    b = k.b
+    mem = _IR[dt]
+
+    def visit(d, src, lo, hi):
+        def add(j):
+            p = b.gep(mem, src, b.op("mul", j, g.sc), inbounds=False)
+            b.store(b.binop("fadd", b.load(mem, p), b.load(mem, b.gep(mem, d, j))), p)
+        for_range(b, lo, hi, add, "j")
+    _column_rows(k, g, dt, image, col, visit)
+
+
+def _gemm_call(k, dt, ta, tb, m, n, kk, a, lda, bb, ldb, beta, c, ldc):
+    ty = _IR[dt]
+    b = k.b
+    args = (f"i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, i64 {m}, i64 {n}, i64 {kk}, {ty} {b.const(ty, 1.0)}, "
+            f"ptr {a}, i64 {lda}, ptr {bb}, i64 {ldb}, {ty} {beta}, ptr {c}, i64 {ldc}")
+    b.line(f"call void {k.args['gemm']}({args})")
+
+
+def _source(kind, g, dt):
+    names = {"forward": ("x", "w", "out", "col"), "grad_weights": ("x", "gz", "dw", "col"),
+             "grad_inputs": ("w", "gz", "dx", "col")}[kind]
+    k = KernelSource(names, _SIZES, extra=[("gemm", "ptr")])
+    b, a, arr = k.b, k.args, k.arrays
+    mem = _IR[dt]
+    K = b.op("mul", a["C"], g.kh * g.kw)
+    P = b.op("mul", a["OH"], a["OW"])
+    image_size = b.op("mul", b.op("mul", a["C"], a["H"]), a["W"])
+    out_size = b.op("mul", a["F"], P)
+    if kind == "grad_inputs":
+        memzero(b, arr["dx"], b.op("mul", a["B"], image_size), np.dtype(dt).itemsize)
+
+    def per_image(i):
+        gz = arr.get("gz")
+        if kind == "forward":
+            _im2col(k, g, dt, b.gep(mem, arr["x"], b.op("mul", i, image_size)), arr["col"])
+            _gemm_call(k, dt, _NO_TRANS, _NO_TRANS, a["F"], P, K, arr["w"], K, arr["col"], P,
+                       b.const(mem, 0.0), b.gep(mem, arr["out"], b.op("mul", i, out_size)), P)
+        elif kind == "grad_weights":
+            _im2col(k, g, dt, b.gep(mem, arr["x"], b.op("mul", i, image_size)), arr["col"])
+            beta = b.select(b.icmp("eq", i, 0), b.const(mem, 0.0), b.const(mem, 1.0))
+            _gemm_call(k, dt, _NO_TRANS, _TRANS, a["F"], K, P, b.gep(mem, gz, b.op("mul", i, out_size)), P,
+                       arr["col"], P, beta, arr["dw"], K)
+        else:
+            _gemm_call(k, dt, _TRANS, _NO_TRANS, K, P, a["F"], arr["w"], K,
+                       b.gep(mem, gz, b.op("mul", i, out_size)), P, b.const(mem, 0.0), arr["col"], P)
+            _col2im(k, g, dt, arr["col"], b.gep(mem, arr["dx"], b.op("mul", i, image_size)))
+    for_range(b, 0, a["B"], per_image, "b")
+    return k
+
+
+def conv_kernel(kind, geometry, dtype):
+    """The native kernel ``fn(arrays, B, C, H, W, F, OH, OW, gemm_address)``; ``arrays`` is
+    (x, w, out, col), (x, gz, dw, col) or (w, gz, dx, col) for ``kind`` forward,
+    grad_weights or grad_inputs, all C-contiguous of ``dtype``; ``col`` holds at least
+    C*kh*kw*OH*OW values."""
+    import ctypes
+    return compile_kernel(("conv", kind, geometry.key(), dtype),
+                          lambda: _source(kind, geometry, dtype), len(_SIZES), [ctypes.c_void_p])
+
+
+# ----------------------------------------------------------------------------------------
+# lowerings
+# ----------------------------------------------------------------------------------------
+class _Scratch(threading.local):
+    """A per-thread column buffer, grown on demand."""
+
+    def get(self, n, dtype):
+        buf = getattr(self, "buf", None)
+        if buf is None or buf.size < n or buf.dtype != dtype:
+            buf = self.buf = np.empty(max(n, 1), dtype=dtype)
+        return buf
+
+
+def _float_arrays(dtype, *arrays):
+    """The arrays C-contiguous in ``dtype``, or None when one is not an array of it."""
+    out = []
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 4:
+            return None
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _geometry(op, image_hw, kernel_hw):
+    """(_Geometry, (OH, OW)), or None when the sizes do not make a convolution."""
+    pads = padding_for(op.border_mode, *kernel_hw)
+    try:
+        out = tuple(conv_output_length(n, kk, p, s) for n, kk, p, s in zip(image_hw, kernel_hw, pads, op.subsample))
+    except ValueError:
+        return None
+    return _Geometry(*kernel_hw, *op.subsample, *pads, op.filter_flip), out
+
+
+def _lowering(kind):
+    def lower(node, inplace_k):
+        dtype = node.outputs[0].dtype
+        gemm = blas().gemm_address(dtype) if dtype in _IR else None
+        if gemm is None:
+            return None
+        op, dt = node.op, np.dtype(dtype)
+        scratch = _Scratch()
+
+        def reference(*args):
+            return op.perform(node, args)
+
+        def call(geo, sizes, arrays, col_size):
+            B, C, H, W, F, OH, OW = sizes
+            if 0 in sizes:
+                return None
+            col = scratch.get(col_size, dt)
+            conv_kernel(kind, geo, dtype)(tuple(arrays) + (col,), B, C, H, W, F, OH, OW, gemm)
+            return arrays[2]
+
+        if kind == "forward":
+            def run(x, w):
+                arrays = _float_arrays(dt, x, w)
+                if arrays is None or x.shape[1] != w.shape[1] or _hint_mismatch(op, x, w):
+                    return reference(x, w)
+                x, w = arrays
+                found = _geometry(op, x.shape[2:], w.shape[2:])
+                if found is None:
+                    return reference(x, w)
+                geo, (OH, OW) = found
+                out = np.empty((x.shape[0], w.shape[0], OH, OW), dtype=dt)
+                sizes = (x.shape[0], x.shape[1], *x.shape[2:], w.shape[0], OH, OW)
+                done = call(geo, sizes, [x, w, out], x.shape[1] * geo.kh * geo.kw * OH * OW)
+                return [out] if done is not None else reference(x, w)
+        elif kind == "grad_weights":
+            def run(x, gz, kernel_hw):
+                arrays = _float_arrays(dt, x, gz)
+                kh, kw = (int(s) for s in kernel_hw)
+                found = _geometry(op, x.shape[2:], (kh, kw)) if arrays else None
+                if found is None or gz.shape[0] != x.shape[0] or gz.shape[2:] != found[1]:
+                    return reference(x, gz, kernel_hw)
+                x, gz = arrays
+                geo, (OH, OW) = found
+                dw = np.empty((gz.shape[1], x.shape[1], kh, kw), dtype=dt)
+                sizes = (x.shape[0], x.shape[1], *x.shape[2:], gz.shape[1], OH, OW)
+                done = call(geo, sizes, [x, gz, dw], x.shape[1] * kh * kw * OH * OW)
+                return [dw] if done is not None else reference(x, gz, kernel_hw)
+        else:
+            def run(w, gz, image_hw):
+                arrays = _float_arrays(dt, w, gz)
+                rows, cols = (int(s) for s in image_hw)
+                found = _geometry(op, (rows, cols), w.shape[2:]) if arrays else None
+                if found is None or gz.shape[1] != w.shape[0] or gz.shape[2:] != found[1]:
+                    return reference(w, gz, image_hw)
+                w, gz = arrays
+                geo, (OH, OW) = found
+                dx = np.empty((gz.shape[0], w.shape[1], rows, cols), dtype=dt)
+                sizes = (gz.shape[0], w.shape[1], rows, cols, w.shape[0], OH, OW)
+                done = call(geo, sizes, [w, gz, dx], w.shape[1] * geo.kh * geo.kw * OH * OW)
+                return [dx] if done is not None else reference(w, gz, image_hw)
+        run.how = f"native: LLVM im2col + {blas().name} gemm"
+        return run
+    return lower
+
+
+def _hint_mismatch(op, x, w):
+    for hint, value in ((op.input_shape, x), (op.filter_shape, w)):
+        if hint is not None and any(h is not None and h != s for h, s in zip(hint, value.shape)):
+            return True
+    return False
+
+
+LOWERINGS = {Conv2d: _lowering("forward"), Conv2dGradWeights: _lowering("grad_weights"),
+             Conv2dGradInputs: _lowering("grad_inputs")}
