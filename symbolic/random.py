@@ -106,7 +106,8 @@ from .types import FLOAT_DTYPES, INT_DTYPES, TensorType, check_dtype, upcast
 from .variable import as_tensor_variable
 
 __all__ = ["RandomStreams", "RandomOp", "Uniform", "Normal", "Binomial", "philox4x32",
-           "philox_words", "initial_state", "uniform01", "standard_normal", "binomial_counts"]
+           "philox_words", "initial_state", "uniform01", "standard_normal", "binomial_counts",
+           "unpack_state", "next_state"]
 
 # ------------------------------------------------------------------ Philox
 
@@ -256,7 +257,8 @@ def initial_state(seed, stream_id):
     return np.array([k0, k1, 0, 0], dtype="int64")
 
 
-def _unpack_state(state, who):
+def unpack_state(state, who):
+    """((k0, k1), run) of a state vector, or a ValueError naming ``who``."""
     state = np.asarray(state)
     if state.shape != (STATE_WORDS,) or state.dtype.kind not in "iu" \
             or (state < 0).any() or (state > _MASK32).any():
@@ -266,7 +268,7 @@ def _unpack_state(state, who):
     return (k0, k1), lo + (hi << 32)
 
 
-def _next_state(state, run):
+def next_state(state, run):
     """A new array (the input is never modified) with the run counter advanced."""
     run = (run + 1) % 2 ** 64
     return np.array([state[0], state[1], run & _MASK32, run >> 32], dtype="int64")
@@ -332,7 +334,7 @@ class RandomOp(Op):
     def perform(self, node, inputs):
         name = type(self).__name__.lower()
         state, size, *params = inputs
-        key, run = _unpack_state(state, name)
+        key, run = unpack_state(state, name)
         shape = tuple(int(s) for s in size)
         if len(shape) != self.ndim:
             raise ValueError(f"{name}: size {shape} has {len(shape)} entries, but the graph was "
@@ -348,7 +350,7 @@ class RandomOp(Op):
                                  f"to size {shape}") from None
         n = int(np.prod(shape, dtype=np.int64))
         sample = self._sample(key, run, n, flat).reshape(shape)
-        return [_next_state(state, run), np.asarray(sample, dtype=self.dtype)]
+        return [next_state(state, run), np.asarray(sample, dtype=self.dtype)]
 
     def _sample(self, key, run, n, params):
         raise NotImplementedError
