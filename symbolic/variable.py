@@ -195,7 +195,7 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
         out = _weak(np.array(bool(x)))
     elif isinstance(x, numbers.Integral) and not isinstance(x, np.integer):
         out = _weak(np.array(x, dtype="int64"))
-    elif isinstance(x, numbers.Real) and not isinstance(x, np.floating):
+    elif isinstance(x, numbers.Real) and not isinstance(x, (np.floating, np.integer)):
         out = _weak(np.array(x, dtype=config.floatX), exact=x)
     elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in _flatten_items(x)):
         out = _ops.stack([as_tensor_variable(e) for e in x])

@@ -130,3 +130,10 @@ def test_unpickled_function_plans_in_place_work_again():
     assert all(any(id(n) == k for n in g.fgraph.toposort()) for k in g.fgraph.inplace_plan)
     xv = np.array([[0.5, -0.5], [0.1, 0.2]])
     np.testing.assert_allclose(g(xv), f(xv))
+
+
+@pytest.mark.parametrize("value, dtype", [(np.int64(10), "int64"), (np.int32(3), "int32"),
+                                          (np.uint8(3), "uint8"), (np.float64(1.5), "float64")])
+def test_numpy_scalars_keep_their_dtype(value, dtype):
+    # np.int64 is a numbers.Real too: it was taken for a Python float and became floatX.
+    assert S.as_tensor_variable(value).dtype == dtype
