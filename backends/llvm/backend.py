@@ -173,8 +173,8 @@ _register_kernels()
 
 
 def _register_op_kernels():
-    from . import conv, pool, random
-    for module in (conv, pool, random):
+    from . import conv, pool, random, rows
+    for module in (conv, pool, random, rows):
         for op_type, fn in module.LOWERINGS.items():
             register(op_type)(fn)
 
