@@ -8,7 +8,7 @@ ops never know about backends.
 
 Devices say where shared values live and how arrays cross to and from the
 host.  The backend is chosen from ``config.linker`` ('auto' picks the best
-one for ``config.device``).
+one for ``config.device``: ``llvm`` on the CPU).
 """
 import numpy as np
 
@@ -58,12 +58,28 @@ def get_backend(name=None):
     """The backend called ``name``, or the one ``config`` selects."""
     name = name or config.linker
     if name == "auto":
-        name = "numpy" if config.device == "cpu" else "cuda"
+        name = _auto_backend()
     if name not in _BACKEND_FACTORIES:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(_BACKEND_FACTORIES))}")
     if name not in _BACKEND_CACHE:
         _BACKEND_CACHE[name] = _BACKEND_FACTORIES[name]()
     return _BACKEND_CACHE[name]
+
+
+def _auto_backend():
+    """The native backend of the device; on the CPU, the reference one where the native
+    one cannot load (no llvmlite, or a Python/NumPy build whose object layout it does not
+    know), with a warning saying why."""
+    if config.device != "cpu":
+        return "cuda"
+    try:
+        import backends.llvm.backend  # noqa: F401
+    except ImportError as e:
+        import warnings
+        warnings.warn(f"linker=auto: the llvm backend cannot load ({e}); using the numpy "
+                      f"reference backend", RuntimeWarning, stacklevel=3)
+        return "numpy"
+    return "llvm"
 
 
 def _numpy_backend():

@@ -282,8 +282,14 @@ class Function:
                 out.append(value)
                 continue
             allow = i.allow_downcast if i.allow_downcast is not None else self.allow_input_downcast
-            label = f"{self._label()} input {k} ({i.variable!r})"
-            out.append(i.variable.type.filter(value, name=label, allow_downcast=allow))
+            try:
+                value = i.variable.type.filter(value, allow_downcast=allow)
+            except (TypeError, ValueError):
+                # again, to raise the same error naming the input (too slow to name every call)
+                i.variable.type.filter(value, name=f"{self._label()} input {k} ({i.variable!r})",
+                                       allow_downcast=allow)
+                raise
+            out.append(value)
         return out
 
     def _label(self):

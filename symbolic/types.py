@@ -101,7 +101,7 @@ class TensorType:
         """
         from_python = not isinstance(value, (np.ndarray, np.generic))
         arr = np.asarray(value)
-        if arr.dtype.name != self.dtype:
+        if arr.dtype is not _NP_DTYPES.get(self.dtype) and arr.dtype != self.dtype:
             arr = self._cast(arr, name, allow_downcast, from_python)
         if arr.ndim != self.ndim:
             raise TypeError(f"{name}: expected a {self.ndim}-d array of {self.dtype} (type {self}), "
@@ -124,6 +124,11 @@ class TensorType:
                     return cast
         raise TypeError(f"{name}: expected {self.dtype}, got {arr.dtype}; casting would lose "
                         f"information (cast it yourself or pass allow_input_downcast=True)")
+
+
+_NP_DTYPES = {name: np.dtype(name) for name in ("bool", "int8", "int16", "int32", "int64", "uint8",
+                                                "uint16", "uint32", "uint64", "float16", "float32",
+                                                "float64", "complex64", "complex128")}
 
 
 def _shape_str(shape):

@@ -80,3 +80,16 @@ def test_cache_command_clears_the_configured_folder(tmp_path):
     subprocess.run([sys.executable, "-m", "backends.llvm", "clear-cache"], env=env, check=True,
                    capture_output=True)
     assert not os.path.exists(where)
+
+
+def test_auto_picks_llvm_on_the_cpu():
+    import backends
+    assert backends.get_backend("auto").name == "llvm"
+
+
+def test_auto_falls_back_to_the_reference_with_a_warning(monkeypatch):
+    import sys
+    import backends
+    monkeypatch.setitem(sys.modules, "backends.llvm.backend", None)   # the import now fails
+    with pytest.warns(RuntimeWarning, match="llvm backend cannot load"):
+        assert backends.get_backend("auto").name == "numpy"

@@ -110,7 +110,8 @@ def test_categorical_crossentropy_one_hot(dtype, onehot_dtype, rng):
         p = _softmax_np(rand(rng, (n, 3), dtype, -2, 2)).astype(dtype)
         y = np.eye(3, dtype=onehot_dtype)[_labels(rng, n, 3)]
         out = run(S.categorical_crossentropy, [p, y], "none", [lay, lay])
-        assert_allclose(out, -np.sum(y * np.log(p), axis=-1))
+        # log(p) is computed in p's precision, however wide the one-hot's dtype makes the result
+        assert_allclose(out, -np.sum(y * np.log(p), axis=-1), rtol=2e-6 if dtype == "float32" else None)
     # a soft target distribution too
     p = _softmax_np(rand(rng, (4, 3), dtype)).astype(dtype)
     t = _softmax_np(rand(rng, (4, 3), dtype)).astype(dtype)

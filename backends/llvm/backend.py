@@ -128,23 +128,49 @@ def _elementwise(node, inplace_k):
     out_dtypes = [np.dtype(o.dtype) for o in node.outputs]
     shapes_of = _register_shapes(node)
     reference = node.op.perform
+    plans = _PlanCache()
 
-    def run(*args):
+    def plan(args):
+        """The output shape, or None when an output is smaller than the iteration space."""
         shapes = [np.shape(a) for a in args]
         full = np.broadcast_shapes(*shapes)
-        out_shapes = shapes_of(shapes)
-        if any(s != full for s in out_shapes):
+        return full if all(s == full for s in shapes_of(shapes)) else None
+
+    def run(*args):
+        full = plans.get(args, plan)
+        if full is None:
             return reference(node, args)
         outs = [np.empty(full, dtype=dt) for dt in out_dtypes]
         if inplace_k is not None:
             target = args[inplace_k]
-            if (isinstance(target, np.ndarray) and target.shape == full and target.dtype == out_dtypes[0]
+            if (target.__class__ is np.ndarray and target.shape == full and target.dtype == out_dtypes[0]
                     and target.flags.c_contiguous and target.flags.writeable):
                 outs[0] = target
-        kernel(tuple(outs), tuple(np.asarray(a) for a in args))
+        kernel(tuple(outs), args if all(a.__class__ is np.ndarray for a in args)
+               else tuple(np.asarray(a) for a in args))
         return outs
     run.how = "native: LLVM elementwise kernel"
     return run
+
+
+class _PlanCache:
+    """Per-node results of shape work, by the input shapes (most functions see one)."""
+
+    LIMIT = 64
+
+    def __init__(self):
+        self.plans = {}
+
+    def get(self, args, make):
+        key = tuple([a.shape if a.__class__ is np.ndarray else None for a in args])
+        try:
+            return self.plans[key]
+        except KeyError:
+            pass
+        value = make(args)
+        if None not in key and len(self.plans) < self.LIMIT:
+            self.plans[key] = value
+        return value
 
 
 def _reduction(node, inplace_k):
@@ -158,12 +184,21 @@ def _reduction(node, inplace_k):
     dtype = np.dtype(node.outputs[0].dtype)
     reference = node.op.perform
 
-    def run(*args):
+    plans = _PlanCache()
+
+    def plan(args):
+        """The output shape, or None for the reference (NumPy's error for an empty max)."""
         full = np.broadcast_shapes(*[np.shape(a) for a in args])
         if kind in ("max", "min") and any(full[a] == 0 for a in axes):
-            return reference(node, args)   # NumPy's error for an empty maximum
-        out = np.empty([s for i, s in enumerate(full) if i not in axes], dtype=dtype)
-        kernel(out, tuple(np.asarray(a) for a in args))
+            return None
+        return tuple(s for i, s in enumerate(full) if i not in axes)
+
+    def run(*args):
+        out_shape = plans.get(args, plan)
+        if out_shape is None:
+            return reference(node, args)
+        out = np.empty(out_shape, dtype=dtype)
+        kernel(out, args)
         return [out]
     run.how = "native: LLVM reduction kernel"
     return run

@@ -985,6 +985,7 @@ class ReduceKernel:
         self._in_np = [_NP_DTYPES[d] for d in self.input_dtypes]
         self._out_np = _NP_DTYPES[self.out_dtype]
         self._key = (self.steps, self.input_dtypes, self.output, kind, self.out_dtype)
+        self._plans = {}
 
     def kernel(self, classes):
         return _build(self._key + ("reduce", tuple(classes)),
@@ -993,7 +994,23 @@ class ReduceKernel:
                       _REDUCE_T)
 
     def __call__(self, out, ins):
+        key = tuple([(a.shape, a.strides, a.dtype) if a.__class__ is np.ndarray else None for a in ins])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(ins)
+            if None not in key and len(self._plans) < 64:
+                self._plans[key] = plan
+        kshape, call = plan
+        if not isinstance(out, np.ndarray) or out.dtype != self._out_np or out.shape != kshape \
+                or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
+                             f"{self.out_dtype} array of shape {kshape}")
+        call(out, ins)
+
+    def _plan(self, ins):
+        """(kept shape, ``call(out, ins)``) for inputs of these shapes, strides and dtypes."""
         ins = [np.asarray(a) for a in ins]
+        converted = any(a.dtype != dt for a, dt in zip(ins, self._in_np))
         ins = [a if a.dtype == dt else a.astype(dt) for a, dt in zip(ins, self._in_np)]
         nd = max(a.ndim for a in ins) if ins else 0
         shape = tuple(np.broadcast_shapes(*[a.shape for a in ins]))
@@ -1002,24 +1019,26 @@ class ReduceKernel:
         kept = [d for d in range(nd) if d not in axes]
         red = [d for d in range(nd) if d in axes]
         kshape = tuple(shape[d] for d in kept)
-        if not isinstance(out, np.ndarray) or out.dtype != self._out_np or out.shape != kshape \
-                or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
-                             f"{self.out_dtype} array of shape {kshape}")
         if 0 in kshape:
-            return
+            return kshape, lambda out, ins: None
         if any(shape[d] == 0 for d in red):
             if self.kind in ("max", "min"):
-                raise ValueError(f"{self.kind}: zero-size reduction over axes {axes} of shape "
-                                 f"{shape} has no identity")
-            out[...] = {"sum": 0, "prod": 1, "any": False, "all": True}[self.kind]
-            return
-        strides = []
+                def fail(out, ins):
+                    raise ValueError(f"{self.kind}: zero-size reduction over axes {axes} of shape "
+                                     f"{shape} has no identity")
+                return kshape, fail
+            fill = {"sum": 0, "prod": 1, "any": False, "all": True}[self.kind]
+
+            def identity(out, ins):
+                out[...] = fill
+            return kshape, identity
+        strides, copied = [], False
         for k, a in enumerate(ins):
             st = _element_strides(a, shape)
             if st is None:
                 a = ins[k] = np.ascontiguousarray(a)
                 st = _element_strides(a, shape)
+                copied = True
             strides.append(st)
         kshape_c, kstr = _collapse([shape[d] for d in kept], [[s[d] for d in kept] for s in strides])
         rshape_c, rstr = _collapse([shape[d] for d in red], [[s[d] for d in red] for s in strides])
@@ -1029,8 +1048,21 @@ class ReduceKernel:
             raise ValueError("llvm reduce: more than 32 dimensions")
         classes = tuple(_cls(st[-1]) for st in rstr)
         full = [ks + rs for ks, rs in zip(kstr, rstr)]
-        meta = np.array(kshape_c + rshape_c + [s for st in full for s in st], dtype=np.int64)
-        self.kernel(classes)(len(kshape_c), len(rshape_c), (meta,), (out,), tuple(ins))
+        meta = (np.array(kshape_c + rshape_c + [s for st in full for s in st], dtype=np.int64),)
+        fn, nk, nr = self.kernel(classes), len(kshape_c), len(rshape_c)
+        if converted or copied:
+            # the kernel reads what the strides describe: the same conversions every call
+            def call(out, ins):
+                ins = [np.asarray(a) for a in ins]
+                ins = [a if a.dtype == dt else a.astype(dt) for a, dt in zip(ins, self._in_np)]
+                if copied:
+                    ins = [a if _element_strides(a, shape) is not None else np.ascontiguousarray(a)
+                           for a in ins]
+                fn(nk, nr, meta, (out,), tuple(ins))
+        else:
+            def call(out, ins):
+                fn(nk, nr, meta, (out,), ins if ins.__class__ is tuple else tuple(ins))
+        return kshape, call
 
 
 def compile_fused(steps, n_inputs, input_dtypes, outputs, ndim=None):
