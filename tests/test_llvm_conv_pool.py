@@ -64,6 +64,15 @@ def test_conv_kernels_match_the_reference(rng, xs, ws, border, strides, flip, dt
     np.testing.assert_allclose(got_dw, expect_dw, **TOL[dtype])
 
 
+@pytest.mark.parametrize("images_per_gemm", [1, 2, 3])
+def test_conv_kernels_chunk_the_batch(rng, monkeypatch, images_per_gemm):
+    import backends.llvm.conv as native_conv
+    xs, ws = (7, 2, 6, 5), (3, 2, 3, 2)
+    k_times_p = 2 * 3 * 2 * 4 * 4
+    monkeypatch.setattr(native_conv, "_COLUMN_BUDGET", images_per_gemm * k_times_p)  # 7 = 3 + 3 + 1...
+    test_conv_kernels_match_the_reference(rng, xs, ws, "valid", (1, 1), True, "float64")
+
+
 def test_conv_kernels_take_non_contiguous_inputs(rng):
     x = rng.normal(size=(3, 2, 9, 16)).astype("float32")[:, :, ::-1, ::2]
     w = np.asfortranarray(rng.normal(size=(4, 2, 3, 3)).astype("float32"))

@@ -24,11 +24,16 @@ import numpy as np
 from symbolic.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv_output_length, padding_for
 
 from .blas import blas
-from .loops import KernelSource, compile_kernel, for_range, memzero, smax, smin
+from .loops import KernelSource, compile_kernel, for_range, if_then, memcopy, memzero, smax, smin
 
 _IR = {"float32": "float", "float64": "double"}
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_SIZES = ("B", "C", "H", "W", "F", "OH", "OW", "KH", "KW")
+_SIZES = ("B", "C", "H", "W", "F", "OH", "OW", "KH", "KW", "NB")
+# Images per GEMM: enough for this many GEMM columns (output pixels), since a GEMM with few
+# columns runs far below peak, but no more (the extra copies and a larger working set then
+# cost more than they save), and a column matrix of at most _COLUMN_BUDGET values.
+_GEMM_COLUMNS = 512
+_COLUMN_BUDGET = 1 << 19
 
 
 class _Geometry:
@@ -54,15 +59,14 @@ def _span(b, g, vv, width, out_w):
     return smin(b, j_lo, j_hi), j_hi
 
 
-def _column_rows(k, g, dt, image, col, visit):
-    """Walk the column matrix of one image: for each in-bounds image row segment, call
-    ``visit(dst_row_ptr, src_row_ptr, j_lo, j_hi, inside)`` where ``dst_row_ptr`` is
+def _column_rows(k, g, dt, image, col, ld, visit):
+    """Walk the column matrix of one image (rows ``ld`` apart): for each in-bounds image row
+    segment, call ``visit(dst_row_ptr, src_row_ptr, j_lo, j_hi)`` where ``dst_row_ptr`` is
     column row (c, u, v), output row i, and the input column of output column j is
     ``j*sc + vv - pc`` relative to ``src_row_ptr``."""
     b, a = k.b, k.args
     C, H, W, OH, OW, KH, KW = (a[n] for n in ("C", "H", "W", "OH", "OW", "KH", "KW"))
     mem = _IR[dt]
-    P = b.op("mul", OH, OW)
 
     def per_c(c):
         def per_u(u):
@@ -71,7 +75,7 @@ def _column_rows(k, g, dt, image, col, visit):
             def per_v(v):
                 vv = b.op("sub", b.op("sub", KW, 1), v) if g.flip else v
                 row = b.op("add", b.op("mul", b.op("add", b.op("mul", c, KH), u), KW), v)
-                dst = b.gep(mem, col, b.op("mul", row, P))
+                dst = b.gep(mem, col, b.op("mul", row, ld))
                 j_lo, j_hi = _span(b, g, vv, W, OW)
 
                 def per_i(i):
@@ -91,7 +95,7 @@ def _column_rows(k, g, dt, image, col, visit):
     for_range(b, 0, C, per_c, "c")
 
 
-def _im2col(k, g, dt, image, col):
+def _im2col(k, g, dt, image, col, ld):
     b, OW = k.b, k.args["OW"]
     mem = _IR[dt]
     zero = b.const(mem, 0.0)
@@ -107,10 +111,10 @@ def _im2col(k, g, dt, image, col):
         for_range(b, lo, hi, copy, "j")
         if (g.pr, g.pc) != (0, 0):
             for_range(b, hi, OW, put_zero, "z")
-    _column_rows(k, g, dt, image, col, visit)
+    _column_rows(k, g, dt, image, col, ld, visit)
 
 
-def _col2im(k, g, dt, col, image):
+def _col2im(k, g, dt, col, ld, image):
     b = k.b
     mem = _IR[dt]
 
@@ -119,7 +123,7 @@ def _col2im(k, g, dt, col, image):
             p = b.gep(mem, src, b.op("mul", j, g.sc), inbounds=False)
             b.store(b.binop("fadd", b.load(mem, p), b.load(mem, b.gep(mem, d, j))), p)
         for_range(b, lo, hi, add, "j")
-    _column_rows(k, g, dt, image, col, visit)
+    _column_rows(k, g, dt, image, col, ld, visit)
 
 
 def _gemm_call(k, dt, ta, tb, m, n, kk, a, lda, bb, ldb, beta, c, ldc):
@@ -131,42 +135,71 @@ def _gemm_call(k, dt, ta, tb, m, n, kk, a, lda, bb, ldb, beta, c, ldc):
 
 
 def _source(kind, g, dt):
-    names = {"forward": ("x", "w", "out", "col"), "grad_weights": ("x", "gz", "dw", "col"),
-             "grad_inputs": ("w", "gz", "dx", "col")}[kind]
+    names = {"forward": ("x", "w", "out"), "grad_weights": ("x", "gz", "dw"),
+             "grad_inputs": ("w", "gz", "dx")}[kind] + ("col", "tmp")
     k = KernelSource(names, _SIZES, extra=[("gemm", "ptr")])
     b, a, arr = k.b, k.args, k.arrays
-    mem = _IR[dt]
-    K = b.op("mul", a["C"], b.op("mul", a["KH"], a["KW"]))
+    mem, size = _IR[dt], np.dtype(dt).itemsize
+    F, K = a["F"], b.op("mul", a["C"], b.op("mul", a["KH"], a["KW"]))
     P = b.op("mul", a["OH"], a["OW"])
     image_size = b.op("mul", b.op("mul", a["C"], a["H"]), a["W"])
-    out_size = b.op("mul", a["F"], P)
     if kind == "grad_inputs":
-        memzero(b, arr["dx"], b.op("mul", a["B"], image_size), np.dtype(dt).itemsize)
+        memzero(b, arr["dx"], b.op("mul", a["B"], image_size), size)
+    n_chunks = b.op("sdiv", b.op("add", a["B"], b.op("sub", a["NB"], 1)), a["NB"])
 
-    def per_image(i):
-        gz = arr.get("gz")
+    def per_chunk(q):
+        first = b.op("mul", q, a["NB"])
+        nb = smin(b, a["NB"], b.op("sub", a["B"], first))
+        N = b.op("mul", nb, P)                  # columns of this chunk: nb images side by side
+
+        def images(body):
+            for_range(b, 0, nb, lambda i: body(i, b.op("add", first, i)), "img")
+
+        def planes(copy):
+            """For image i of the chunk and filter f: the (f, image) plane of the output or
+            its gradient and the P values of ``tmp`` (F x N) that hold it."""
+            def per_image(i, image):
+                def per_filter(f):
+                    plane = b.gep(mem, arr["out" if kind == "forward" else "gz"],
+                                  b.op("mul", b.op("add", b.op("mul", image, F), f), P))
+                    copy(plane, b.gep(mem, arr["tmp"], b.op("add", b.op("mul", f, N), b.op("mul", i, P))))
+                for_range(b, 0, F, per_filter, "f")
+            images(per_image)
+
+        def columns_of_x():
+            images(lambda i, image: _im2col(k, g, dt, b.gep(mem, arr["x"], b.op("mul", image, image_size)),
+                                            b.gep(mem, arr["col"], b.op("mul", i, P)), N))
+
+        nbytes = b.op("mul", P, size)
+        # one image: its (F x P) plane of the output or gradient is the GEMM operand itself
+        several = b.icmp("sgt", nb, 1)
+        own = b.gep(mem, arr["out" if kind == "forward" else "gz"], b.op("mul", b.op("mul", first, F), P))
+        operand = b.select(several, arr["tmp"], own)
         if kind == "forward":
-            _im2col(k, g, dt, b.gep(mem, arr["x"], b.op("mul", i, image_size)), arr["col"])
-            _gemm_call(k, dt, _NO_TRANS, _NO_TRANS, a["F"], P, K, arr["w"], K, arr["col"], P,
-                       b.const(mem, 0.0), b.gep(mem, arr["out"], b.op("mul", i, out_size)), P)
+            columns_of_x()
+            _gemm_call(k, dt, _NO_TRANS, _NO_TRANS, F, N, K, arr["w"], K, arr["col"], N,
+                       b.const(mem, 0.0), operand, N)
+            if_then(b, several, lambda: planes(lambda plane, t: memcopy(b, plane, t, nbytes)))
         elif kind == "grad_weights":
-            _im2col(k, g, dt, b.gep(mem, arr["x"], b.op("mul", i, image_size)), arr["col"])
-            beta = b.select(b.icmp("eq", i, 0), b.const(mem, 0.0), b.const(mem, 1.0))
-            _gemm_call(k, dt, _NO_TRANS, _TRANS, a["F"], K, P, b.gep(mem, gz, b.op("mul", i, out_size)), P,
-                       arr["col"], P, beta, arr["dw"], K)
+            columns_of_x()
+            if_then(b, several, lambda: planes(lambda plane, t: memcopy(b, t, plane, nbytes)))
+            beta = b.select(b.icmp("eq", q, 0), b.const(mem, 0.0), b.const(mem, 1.0))
+            _gemm_call(k, dt, _NO_TRANS, _TRANS, F, K, N, operand, N, arr["col"], N, beta, arr["dw"], K)
         else:
-            _gemm_call(k, dt, _TRANS, _NO_TRANS, K, P, a["F"], arr["w"], K,
-                       b.gep(mem, gz, b.op("mul", i, out_size)), P, b.const(mem, 0.0), arr["col"], P)
-            _col2im(k, g, dt, arr["col"], b.gep(mem, arr["dx"], b.op("mul", i, image_size)))
-    for_range(b, 0, a["B"], per_image, "b")
+            if_then(b, several, lambda: planes(lambda plane, t: memcopy(b, t, plane, nbytes)))
+            _gemm_call(k, dt, _TRANS, _NO_TRANS, K, N, F, arr["w"], K, operand, N,
+                       b.const(mem, 0.0), arr["col"], N)
+            images(lambda i, image: _col2im(k, g, dt, b.gep(mem, arr["col"], b.op("mul", i, P)), N,
+                                            b.gep(mem, arr["dx"], b.op("mul", image, image_size))))
+    for_range(b, 0, n_chunks, per_chunk, "q")
     return k
 
 
 def conv_kernel(kind, geometry, dtype):
-    """The native kernel ``fn(arrays, B, C, H, W, F, OH, OW, KH, KW, gemm_address)``; ``arrays`` is
-    (x, w, out, col), (x, gz, dw, col) or (w, gz, dx, col) for ``kind`` forward,
-    grad_weights or grad_inputs, all C-contiguous of ``dtype``; ``col`` holds at least
-    C*kh*kw*OH*OW values."""
+    """The native kernel ``fn(arrays, B, C, H, W, F, OH, OW, KH, KW, NB, gemm_address)``;
+    ``arrays`` is (x, w, out, col, tmp), (x, gz, dw, col, tmp) or (w, gz, dx, col, tmp) for
+    ``kind`` forward, grad_weights or grad_inputs, all C-contiguous of ``dtype``; ``col``
+    holds at least C*KH*KW * NB*OH*OW values and ``tmp`` F * NB*OH*OW."""
     import ctypes
     return compile_kernel(("conv", kind, geometry.key(), dtype),
                           lambda: _source(kind, geometry, dtype), len(_SIZES), [ctypes.c_void_p])
@@ -176,12 +209,13 @@ def conv_kernel(kind, geometry, dtype):
 # lowerings
 # ----------------------------------------------------------------------------------------
 class _Scratch(threading.local):
-    """A per-thread column buffer, grown on demand."""
+    """Per-thread work buffers, grown on demand."""
 
-    def get(self, n, dtype):
-        buf = getattr(self, "buf", None)
+    def get(self, which, n, dtype):
+        buf = getattr(self, which, None)
         if buf is None or buf.size < n or buf.dtype != dtype:
-            buf = self.buf = np.empty(max(n, 1), dtype=dtype)
+            buf = np.empty(max(n, 1), dtype=dtype)
+            setattr(self, which, buf)
         return buf
 
 
@@ -217,11 +251,14 @@ def _lowering(kind):
         def reference(*args):
             return op.perform(node, args)
 
-        def call(geo, sizes, arrays, col_size):
+        def call(geo, sizes, arrays):
             if 0 in sizes:
                 return None
-            col = scratch.get(col_size, dt)
-            conv_kernel(kind, geo, dtype)(tuple(arrays) + (col,), *sizes, geo.kh, geo.kw, gemm)
+            B, C, _, _, F, OH, OW = sizes
+            K, P = C * geo.kh * geo.kw, OH * OW
+            nb = max(1, min(B, -(-_GEMM_COLUMNS // P), _COLUMN_BUDGET // (K * P)))
+            col, tmp = scratch.get("col", K * nb * P, dt), scratch.get("tmp", F * nb * P, dt)
+            conv_kernel(kind, geo, dtype)(tuple(arrays) + (col, tmp), *sizes, geo.kh, geo.kw, nb, gemm)
             return arrays[2]
 
         if kind == "forward":
@@ -236,7 +273,7 @@ def _lowering(kind):
                 geo, (OH, OW) = found
                 out = np.empty((x.shape[0], w.shape[0], OH, OW), dtype=dt)
                 sizes = (x.shape[0], x.shape[1], *x.shape[2:], w.shape[0], OH, OW)
-                done = call(geo, sizes, [x, w, out], x.shape[1] * geo.kh * geo.kw * OH * OW)
+                done = call(geo, sizes, [x, w, out])
                 return [out] if done is not None else reference(x, w)
         elif kind == "grad_weights":
             def run(x, gz, kernel_hw):
@@ -249,7 +286,7 @@ def _lowering(kind):
                 geo, (OH, OW) = found
                 dw = np.empty((gz.shape[1], x.shape[1], kh, kw), dtype=dt)
                 sizes = (x.shape[0], x.shape[1], *x.shape[2:], gz.shape[1], OH, OW)
-                done = call(geo, sizes, [x, gz, dw], x.shape[1] * kh * kw * OH * OW)
+                done = call(geo, sizes, [x, gz, dw])
                 return [dw] if done is not None else reference(x, gz, kernel_hw)
         else:
             def run(w, gz, image_hw):
@@ -262,7 +299,7 @@ def _lowering(kind):
                 geo, (OH, OW) = found
                 dx = np.empty((gz.shape[0], w.shape[1], rows, cols), dtype=dt)
                 sizes = (gz.shape[0], w.shape[1], rows, cols, w.shape[0], OH, OW)
-                done = call(geo, sizes, [w, gz, dx], w.shape[1] * geo.kh * geo.kw * OH * OW)
+                done = call(geo, sizes, [w, gz, dx])
                 return [dx] if done is not None else reference(w, gz, image_hw)
         run.how = f"native: LLVM im2col + {blas().name} gemm"
         return run

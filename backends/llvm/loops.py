@@ -83,6 +83,12 @@ def memzero(b, ptr, n_elements, elem_bytes):
     b.line(f"call void @llvm.memset.p0.i64(ptr {ptr}, i8 0, i64 {n_elements * elem_bytes}, i1 false)")
 
 
+def memcopy(b, dst, src, n_bytes):
+    """Copy ``n_bytes`` from ``src`` to ``dst`` (which do not overlap)."""
+    b.module.declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)")
+    b.line(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {n_bytes}, i1 false)")
+
+
 class KernelSource:
     """One exported kernel: ``void NAME(ptr arrays, i64 <scalars>...)``.
 
