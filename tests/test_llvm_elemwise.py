@@ -472,8 +472,8 @@ def test_contiguous_kernel_is_vectorized():
     assert "vmulps\t%ymm" in asm or "vmulps\t%zmm" in asm or "mulps\t%xmm" in asm
     assert "expf" not in asm   # the polynomial exp, not a libm call per element
     red = E.compile_fused_reduce([], 1, ["float32"], 0, "sum", None, "float32")
-    from backends.llvm.elemwise import _reduce_ir
-    asm = jit.assembly(_reduce_ir(red.steps, 1, red.input_dtypes, 0, "sum", "float32", (1,))[0])
+    from backends.llvm.elemwise_ir import reduce_ir
+    asm = jit.assembly(reduce_ir(red.steps, 1, red.input_dtypes, 0, "sum", "float32", (1,))[0])
     assert "vaddpd" in asm
 
 

@@ -17,7 +17,7 @@ import hashlib
 import threading
 
 from . import jit
-from .elemwise import ARRAY_DATA, TUPLE_ITEMS
+from .objects import ARRAY_DATA, TUPLE_ITEMS
 from .mathlib import Builder, Module, Val
 
 PARALLEL_LOOP_MD = ("!0 = distinct !{}\n!1 = distinct !{!1, !2}\n"
