@@ -26,7 +26,7 @@ import threading
 
 import numpy as np
 
-from . import jit
+from . import jit, threads
 from .elemwise_ir import elem_ir_flat, elem_ir_strided, reduce_ir
 from .scalar import DTYPES, SUPPORTED_OPS, step_name
 
@@ -145,6 +145,8 @@ class FusedKernel:
 
     def __call__(self, outs, ins):
         if outs.__class__ is tuple and ins.__class__ is tuple:
+            if outs[0].size >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
+                return self._general(outs, ins)       # large: split over the threads
             if self._last(_NDARRAY_TYPE, outs, ins) == 0:
                 return
             for mask, fn in self._flat.items():
@@ -196,6 +198,8 @@ class FusedKernel:
                     (a.size == 1) if (mask >> k & 1) else
                     (a.shape == shape and a.flags.c_contiguous) for k, a in enumerate(ins)):
                 fn = self.flat_kernel(mask)
+                if shape and np.prod(shape) >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
+                    return self._parallel_flat(fn, outs, ins, mask)
                 if fn(_NDARRAY_TYPE, outs, tuple(ins)) == 0:
                     self._last = fn
                     return
@@ -203,6 +207,19 @@ class FusedKernel:
             raise ValueError("llvm kernel: more than 32 dimensions")
         meta = np.array(cshape + [s for st in cstrides for s in st], dtype=np.int64)
         self.strided_kernel(classes)(len(cshape), (meta,), outs, tuple(ins))
+
+
+    def _parallel_flat(self, fn, outs, ins, mask):
+        """The flat kernel on equal slices of the (contiguous) arrays, one per thread; inputs
+        of one element (``mask``) are passed whole."""
+        flat_outs = [o.reshape(-1) for o in outs]
+        flat_ins = [a if mask >> k & 1 else a.reshape(-1) for k, a in enumerate(ins)]
+
+        def part(lo, hi):
+            return fn(_NDARRAY_TYPE, tuple(o[lo:hi] for o in flat_outs),
+                      tuple(a if mask >> k & 1 else a[lo:hi] for k, a in enumerate(flat_ins)))
+        if any(threads.run_split(part, flat_outs[0].size)):
+            raise RuntimeError("llvm kernel: a slice did not fit the flat kernel")
 
 
 class ReduceKernel:

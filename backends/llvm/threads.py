@@ -1,0 +1,52 @@
+"""The persistent thread pool that splits large native kernels over the cores.
+
+Kernels are ctypes calls, which release the GIL, so Python threads run them in parallel.
+Forking and joining costs 25-70 us, hence the threshold: only kernels over
+``PARALLEL_MIN_ELEMENTS`` elements (about a quarter of a millisecond of work) are split,
+small ones stay on the calling thread.  The thread count is ``config.threads`` (default:
+the CPUs this process may use); the calling thread runs the first slice itself, so the pool
+holds ``threads - 1`` workers, rebuilt when the flag changes.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from symbolic.config import config
+
+PARALLEL_MIN_ELEMENTS = 1 << 18
+_ALIGN = 64            # slice boundaries on whole cache lines of float32 / float64
+
+_lock = threading.Lock()
+_pool = None
+_pool_size = 0
+
+
+def count():
+    return config.threads
+
+
+def _workers(n):
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="symbolic-llvm")
+            _pool_size = n
+        return _pool
+
+
+def slices(n, parts):
+    """``parts`` contiguous (lo, hi) ranges covering [0, n), aligned, none empty."""
+    step = -(-n // parts)
+    step = -(-step // _ALIGN) * _ALIGN
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+
+
+def run_split(part, n):
+    """``part(lo, hi)`` over slices of [0, n) on ``config.threads`` threads; the results."""
+    ranges = slices(n, count())
+    if len(ranges) == 1:
+        return [part(*ranges[0])]
+    futures = [_workers(len(ranges) - 1).submit(part, lo, hi) for lo, hi in ranges[1:]]
+    first = part(*ranges[0])
+    return [first] + [f.result() for f in futures]
