@@ -186,6 +186,12 @@ def graph_nodes():
     return nodes
 
 
+def test_same_graph_built_twice_same_sources():
+    a = [sources_for_node(n) for n in graph_nodes()]
+    b = [sources_for_node(n) for n in graph_nodes()]
+    assert a == b and len({k.name for k in a}) > 5
+
+
 @needs_nvcc
 def test_nvcc_kernels_of_real_graphs(tmp_path):
     nodes = graph_nodes()

@@ -242,9 +242,11 @@ def reduction_source(steps, n_inputs, input_dtypes, output, kind, out_dtype, kee
 
 def sources_for_node(node, **variant):
     """The kernel source for an Elemwise/Cast/FusedElemwise/Reduce/FusedReduce node, from
-    the LLVM backend's ``describe`` (which only reads the op), in the default layout
-    (contiguous elementwise; a block reduction keeping the non-reduced dims, collapsed to at
-    most one kept and one reduced dimension) unless ``variant`` says otherwise."""
+    the LLVM backend's ``describe`` (which only reads the op).  Default layout: contiguous
+    elementwise; a block reduction with one reduced and one kept dimension (none kept when
+    every axis is reduced).  ``variant`` passes other layouts (``layout``, ``ndim``,
+    ``scalar_mask``; ``keep_ndim``, ``red_ndim``, ``variant``), which the runtime picks from
+    the collapsed shapes of the arrays of each call."""
     from backends.llvm.elemwise import describe
     what, kw = describe(node)
     kw.pop("ndim", None)
