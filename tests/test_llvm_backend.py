@@ -28,6 +28,26 @@ def test_blas_gemm_matches_numpy(dtype, mkn, layout):
     np.testing.assert_allclose(c, expect, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mkn", [(3, 4, 5), (1, 1, 1), (10, 784, 100), (0, 3, 2), (3, 0, 2), (2, 3, 0)])
+@pytest.mark.parametrize("layout", ["c", "f", "transposed_view", "strided", "negative"])
+def test_generated_gemm_call_matches_numpy(dtype, mkn, layout):
+    from backends.llvm.gemm import gemm_for
+    rng = np.random.default_rng(0)
+    m, k, n = mkn
+    gemm = gemm_for(dtype)
+    assert gemm is not None
+    for _ in range(2):                       # the second call runs the cached plan
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = {"c": lambda x: x, "f": np.asfortranarray, "transposed_view": lambda x: np.ascontiguousarray(x.T).T,
+             "strided": lambda x: np.repeat(x, 2, axis=1)[:, ::2], "negative": lambda x: x[::-1]}[layout](
+            rng.normal(size=(k, n)).astype(dtype))
+        c = rng.normal(size=(m, n)).astype(dtype)
+        expect = 2.0 * c + 0.5 * (a @ b)
+        assert gemm(0.5, a, b, 2.0, c) is c
+        np.testing.assert_allclose(c, expect, rtol=1e-4, atol=1e-4)
+
+
 def test_blas_falls_back_to_numpy_without_openblas():
     fallback = Blas()
     fallback.lib, fallback.functions = None, {}

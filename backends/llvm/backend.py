@@ -11,6 +11,7 @@ from symbolic.ops.blas import Gemm
 from symbolic.ops.linalg import Dot
 
 from .blas import blas
+from .gemm import gemm_for
 
 LOWERINGS = {}
 
@@ -55,7 +56,7 @@ def _dot(node, inplace_k):
     if a.ndim != 2 or b.ndim != 2 or node.outputs[0].dtype not in ("float32", "float64"):
         return None
     dtype = np.dtype(node.outputs[0].dtype)
-    gemm = blas().gemm
+    gemm = gemm_for(dtype) or blas().gemm
 
     def run(a, b):
         out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
@@ -70,7 +71,7 @@ def _dot(node, inplace_k):
 def _gemm(node, inplace_k):
     """``beta * C + alpha * A @ B`` by one BLAS call, into C's buffer when the plan allows."""
     dtype = np.dtype(node.outputs[0].dtype)
-    gemm = blas().gemm
+    gemm = gemm_for(dtype) or blas().gemm
 
     def can_run_in_place(c, alpha, a, b, beta):
         return (isinstance(c, np.ndarray) and c.flags.writeable and c.flags.c_contiguous

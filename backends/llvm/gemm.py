@@ -1,0 +1,101 @@
+"""GEMM calls from a generated kernel: ``c = alpha * a @ b + beta * c`` with no Python pointer work.
+
+``blas.Blas.gemm`` calls OpenBLAS through ctypes, which needs each array's address from
+Python (``.ctypes.data``, 2-3 us apiece) and fourteen converted arguments: ~15-25 us per
+call, more than NumPy's own ``dot`` for network3's small matrices.  Here a tiny kernel
+reads the three data pointers from the array objects (objects.py) and calls the gemm by its
+address; Python only looks up, once per array layout, the transpose flags and leading
+dimensions (a transposed operand is a flag, not a copy).
+"""
+import ctypes
+
+import numpy as np
+
+from .blas import blas
+from .loops import KernelSource, compile_kernel
+
+_IR = {"float32": "float", "float64": "double"}
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SCALARS = ("ta", "tb", "m", "n", "k", "lda", "ldb", "ldc")
+
+
+def _source(dtype):
+    k = KernelSource(("a", "b", "c"), _SCALARS, extra=[("alpha", "double"), ("beta", "double"), ("gemm", "ptr")])
+    b, a, arr = k.b, k.args, k.arrays
+    ty = _IR[dtype]
+    alpha, beta = (b.conv("fptrunc", a[s], ty) if ty == "float" else a[s] for s in ("alpha", "beta"))
+    ints = ", ".join(f"i64 {a[s]}" for s in ("m", "n", "k"))
+    ta, tb = (b.conv("trunc", a[s], "i32") for s in ("ta", "tb"))
+    b.line(f"call void {a['gemm']}(i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, {ints}, {ty} {alpha}, "
+           f"ptr {arr['a']}, i64 {a['lda']}, ptr {arr['b']}, i64 {a['ldb']}, {ty} {beta}, "
+           f"ptr {arr['c']}, i64 {a['ldc']})")
+    return k
+
+
+def _kernel(dtype):
+    return compile_kernel(("gemm", dtype), lambda: _source(dtype), len(_SCALARS),
+                          [ctypes.c_double, ctypes.c_double, ctypes.c_void_p])
+
+
+def _operand(x):
+    """(transpose flag, leading dimension) of a 2-d operand BLAS can read in place, or None."""
+    rows, cols = x.shape
+    item = x.itemsize
+    s0, s1 = x.strides
+    if s1 == item and s0 >= max(cols, 1) * item and s0 % item == 0:
+        return _NO_TRANS, s0 // item
+    if s0 == item and s1 >= max(rows, 1) * item and s1 % item == 0:
+        return _TRANS, s1 // item
+    return None
+
+
+class Gemm:
+    """``gemm(alpha, a, b, beta, c)`` for one dtype: same contract as ``Blas.gemm`` (``c``
+    C-contiguous, updated in place and returned), with the per-layout work cached."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self.address = blas().gemm_address(self.dtype.name)
+        self.plans = {}
+
+    def __call__(self, alpha, a, b, beta, c):
+        key = (a.shape, a.strides, b.shape, b.strides, c.shape, a.dtype, b.dtype, c.dtype)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self._plan(a, b, c)
+            if len(self.plans) < 256:
+                self.plans[key] = plan
+        if plan is False or not c.flags.c_contiguous or not c.flags.writeable:
+            return blas().gemm(alpha, a, b, beta, c)      # copies, degenerate sizes, errors
+        plan((a, b, c), float(alpha), float(beta))
+        return c
+
+    def _plan(self, a, b, c):
+        if self.address is None or not (a.dtype == b.dtype == c.dtype == self.dtype) \
+                or a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+            return False
+        (m, k), n = a.shape, b.shape[1]
+        if b.shape[0] != k or c.shape != (m, n) or 0 in (m, n, k):
+            return False
+        fa, fb = _operand(a), _operand(b)
+        if fa is None or fb is None:
+            return False
+        fn, address = _kernel(self.dtype.name), self.address
+        args = (*fa[:1], *fb[:1], m, n, k, fa[1], fb[1], max(n, 1))
+
+        def run(arrays, alpha, beta):
+            fn(arrays, *args, alpha, beta, address)
+        return run
+
+
+_gemms = {}
+
+
+def gemm_for(dtype):
+    """The ``Gemm`` of ``dtype`` (float32 or float64), or None without a bound BLAS."""
+    dtype = np.dtype(dtype).name
+    if dtype not in _IR or blas().gemm_address(dtype) is None:
+        return None
+    if dtype not in _gemms:
+        _gemms[dtype] = Gemm(dtype)
+    return _gemms[dtype]
