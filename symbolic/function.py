@@ -333,13 +333,15 @@ class Function:
                 raise ValueError(f"{self._label()}: the update of shared variable {var!r} has shape "
                                  f"{np.shape(new)}, but the variable's static shape is {var.type.shape}; "
                                  f"no shared variable was changed")
-        old = {id(c): c.value for c in self._containers}
+        holders = {}                       # id of a current shared value -> its containers
+        for c in self._containers:
+            holders.setdefault(id(c.value), []).append(c)
+        given = {id(v) for v in values}
         owned, seen = [], set()
         for c, new in zip(self._update_containers, new_values):
-            others = [v for k, v in old.items() if k != id(c)]
             if isinstance(new, np.ndarray) and (
                     id(new) in seen or not new.flags.writeable or new.base is not None
-                    or any(new is v for v in values) or any(new is v for v in others)):
+                    or id(new) in given or any(h is not c for h in holders.get(id(new), ()))):
                 new = new.copy()
             seen.add(id(new))
             owned.append(new)

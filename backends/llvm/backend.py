@@ -25,7 +25,9 @@ def register(op_type):
     return deco
 
 
-def lower(node, inplace_plan=None):
+def lower(node, inplace_plan=None, labelled=True):
+    """The node's native thunk, else its reference one (wrapped to say so in profiles
+    when ``labelled``: the wrapper costs a call per node)."""
     k = (inplace_plan or {}).get(id(node))
     for cls in type(node.op).__mro__:
         if cls in LOWERINGS:
@@ -33,10 +35,16 @@ def lower(node, inplace_plan=None):
             if thunk is not None:
                 return thunk
     thunk = reference_lower(node, inplace_plan)
+    if not labelled:
+        return thunk
     run = lambda *args: thunk(*args)  # noqa: E731  (a wrapper to label without touching it)
     run.how = "numpy reference (no native lowering)"
     run.can_run_in_place = getattr(thunk, "can_run_in_place", None)
     return run
+
+
+def _unlabelled(node, inplace_plan=None):
+    return lower(node, inplace_plan, labelled=False)
 
 
 class LLVMBackend:
@@ -46,7 +54,7 @@ class LLVMBackend:
         from symbolic.config import config
         # OpenBLAS with more threads than free cores collapses on a busy machine: follow the flag.
         blas().set_num_threads(config.threads)
-        return Program(fgraph, profile, lowering=lower)
+        return Program(fgraph, profile, lowering=lower if profile is not None else _unlabelled)
 
 
 @register(Dot)

@@ -129,30 +129,35 @@ class Program:
         self.output_slots = [slot_of(o) for o in fgraph.outputs]
         # Steps that overwrite shared storage come last; they run in place only if all can.
         self.first_deferred = len(steps) - sum(id(s[3]) in deferred for s in steps)
-        self.deferred_steps = steps[self.first_deferred:]
+        self.regular_steps, self.deferred_steps = steps[:self.first_deferred], steps[self.first_deferred:]
         self.constants = constants
         self.n_slots = n
+        self._blank = [None] * (n - self.n_inputs)
         self.steps = steps
 
     def __call__(self, *values):
-        store = list(values) + [None] * (self.n_slots - self.n_inputs)
+        store = list(values)
+        store.extend(self._blank)
         for i, data in self.constants:
             store[i] = data
-        in_place = True
-        for k, (thunk, ins, outs, node) in enumerate(self.steps):
-            if k == self.first_deferred:
-                in_place = all(t.can_run_in_place(*[store[i] for i in s_ins])
-                               for t, s_ins, _, _ in self.deferred_steps)
-            if k >= self.first_deferred and not in_place:
-                thunk = _default_lowering(node)
-            args = [store[i] for i in ins]
-            try:
-                results = thunk(*args)
-            except Exception as e:
-                raise runtime_error(e, node, args) from e
-            for i, r in zip(outs, results):
-                store[i] = r
+        _run(self.regular_steps, store, False)
+        if self.deferred_steps:
+            in_place = all(t.can_run_in_place(*[store[i] for i in s_ins])
+                           for t, s_ins, _, _ in self.deferred_steps)
+            _run(self.deferred_steps, store, not in_place)
         return [store[i] for i in self.output_slots]
+
+
+def _run(steps, store, reference):
+    """Run ``steps`` over the value slots (each step's reference code if ``reference``)."""
+    for thunk, ins, outs, node in steps:
+        args = [store[i] for i in ins]
+        try:
+            results = (_default_lowering(node) if reference else thunk)(*args)
+        except Exception as e:
+            raise runtime_error(e, node, args) from e
+        for i, r in zip(outs, results):
+            store[i] = r
 
 
 def _timed(thunk, label, profile):
