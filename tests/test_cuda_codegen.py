@@ -3,8 +3,10 @@
 Text-level tests (determinism, naming, unsupported ops), then every generated kernel compiled
 with ``nvcc`` (many kernels per .cu file, each in its own namespace, to keep nvcc calls few),
 then the scalar helpers compiled as host code and run on edge values (NaN, inf, division by
-zero, negative modulo, overflow) against the NumPy reference ``impl`` of each op.  The nvcc
-tests skip when ``nvcc`` is not on PATH.
+zero, negative modulo, overflow) against the NumPy reference ``impl`` of each op, and whole
+elementwise and thread-reduction kernels compiled with g++ as one emulated thread (checking the
+index and stride arithmetic) against the reference ops.  The compiler tests skip when ``nvcc``
+(or ``g++``) is not on PATH.
 """
 import itertools
 import os
@@ -333,3 +335,151 @@ def test_host_semantics_match_numpy(tmp_path):
             bad.append(f"{name}{arg_dts}->{out_dt} at {[a[k] for a in args]}: "
                        f"got {got[k]!r}, NumPy {want[k]!r} ({int((~ok).sum())} differ)")
     assert not bad, "\n".join(bad[:40])
+
+
+# ----------------------------------------------------------------------------------------
+# whole kernels run on the host (one emulated thread), against the NumPy reference
+# ----------------------------------------------------------------------------------------
+EMULATION_HEAD = """#include <cmath>
+#include <cstdio>
+#include <cstring>
+using std::isnan; using std::isinf;
+#define __host__
+#define __device__
+#define __forceinline__ inline
+#define __global__
+#define __shared__ static
+struct Dim { unsigned x, y, z; };
+static const Dim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static const Dim blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+static void __syncthreads() {}
+static float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+static double __longlong_as_double(unsigned long long i) { double f; memcpy(&f, &i, 8); return f; }
+"""
+
+GXX = shutil.which("g++")
+
+
+def run_emulated(tmp_path, kernel, values, outputs):
+    """Run ``kernel`` on the host as one thread of a one-block grid (the grid-stride loops
+    then cover everything; block reductions need real threads and are not run here).
+    ``values``: per parameter name an int, or an array whose first element the pointer
+    points at (a NumPy view: its base buffer is embedded whole); ``outputs``: the output
+    parameter names, whose buffers (in ``values``) are printed back."""
+    decls, call = [], []
+    for name, ctype_ in kernel.params:
+        v = values[name]
+        if not isinstance(v, np.ndarray):
+            call.append(f"{int(v)}LL")
+            continue
+        dt = v.dtype.name
+        base = v.base if v.base is not None else v
+        base = np.ascontiguousarray(base).reshape(-1)
+        off = (v.__array_interface__["data"][0] - base.__array_interface__["data"][0]) \
+            // v.itemsize
+        init = ", ".join(c_value(x, dt) for x in base)
+        decls.append(f"  static {cs.ctype(dt)} buf_{name}[] = {{{init}}};")
+        call.append(f"buf_{name} + {off}")
+    prints = [f"  for (int i = 0; i < {_buf_size(values[o])}; i++) pr(buf_{o}[i]);"
+              for o in outputs]
+    src = (EMULATION_HEAD + HARNESS_HEAD.replace("#include <cstdio>\n#include <cstring>\n", "")
+           + kernel.source.replace('extern "C" ', "")
+           + "int main() {\n" + "\n".join(decls) + f"\n  {kernel.name}({', '.join(call)});\n"
+           + "\n".join(prints) + "\n}\n")
+    cpp, exe = tmp_path / f"{kernel.name}.cpp", tmp_path / kernel.name
+    cpp.write_text(src)
+    p = subprocess.run([GXX, "-O0", "-x", "c++", str(cpp), "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[:5000]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    res, pos = [], 0
+    for o in outputs:
+        v = values[o]
+        n = _buf_size(v)
+        raw, pos = out[pos:pos + n], pos + n
+        if v.dtype.kind == "f":
+            u = np.array([int(t) for t in raw], dtype="u4" if v.dtype == np.float32 else "u8")
+            res.append(u.view(v.dtype))
+        else:
+            res.append(np.array([int(t) for t in raw]).astype(v.dtype))
+    return res
+
+
+def _buf_size(v):
+    return v.base.size if v.base is not None else v.size
+
+
+def _ops(steps):
+    return [(n if n == "cast" else scalar_op_named(n), a, d) for n, a, d in steps]
+
+
+def _estrides(a, shape):
+    """Element strides of ``a`` broadcast to ``shape`` (0 on broadcast axes)."""
+    lead = len(shape) - a.ndim
+    return [0] * lead + [0 if n == 1 else s // a.itemsize for n, s in zip(a.shape, a.strides)]
+
+
+needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not on PATH")
+
+EMU_PROG = ([("mul", (0, 1), "float32"), ("int_div", (2, 1), "float32"),
+             ("isnan", (3,), "bool"), ("cast", (3,), "int16")], 2, ["float32", "float32"],
+            [3, 4, 5])
+
+
+@needs_gxx
+def test_emulated_elementwise_kernels(tmp_path):
+    rng = np.random.default_rng(0)
+    steps, n_in, in_dts, outs = EMU_PROG
+    ref = FusedElemwise(_ops(steps), outs)
+    base = rng.normal(size=(4, 6, 10)).astype("float32") * 40
+    base.reshape(-1)[::7] = np.nan
+    x = base[:, ::2, ::-2]                                     # strided, negative strides
+    y = np.array([[[-3.0], [0.0], [2.5]]], dtype="float32")    # broadcast over two axes
+    shape = x.shape
+    with np.errstate(all="ignore"):
+        want = ref.perform(None, [x, y])
+    k = elementwise_source(*EMU_PROG, layout="strided", ndim=3)
+    vals = {"n": x.size, **{f"s{d}": shape[d] for d in range(3)}, "in0": x, "in1": y}
+    for i, a in enumerate([x, y]):
+        vals.update({f"in{i}_t{d}": s for d, s in enumerate(_estrides(a, shape))})
+    for j, w in enumerate(want):
+        o = np.zeros(shape, dtype=w.dtype)
+        vals[f"out{j}"] = o
+        vals.update({f"out{j}_t{d}": s for d, s in enumerate(_estrides(o, shape))})
+    got = run_emulated(tmp_path, k, vals, [f"out{j}" for j in range(3)])
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.reshape(shape), w)
+    # contiguous, the second input a one-element scalar
+    xc, yc = np.ascontiguousarray(x), np.array([-2.5], dtype="float32")
+    with np.errstate(all="ignore"):
+        want = ref.perform(None, [xc, yc.reshape(1, 1, 1)])
+    k = elementwise_source(*EMU_PROG, scalar_mask=2)
+    vals = {"n": xc.size, "in0": xc, "in1": yc,
+            **{f"out{j}": np.zeros(shape, w.dtype) for j, w in enumerate(want)}}
+    got = run_emulated(tmp_path, k, vals, [f"out{j}" for j in range(3)])
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.reshape(shape), w)
+
+
+@needs_gxx
+@pytest.mark.parametrize("kind", codegen.REDUCE_KINDS)
+def test_emulated_thread_reductions(tmp_path, kind):
+    """sqr(x) - y reduced over axes (0, 2) of a 4x3x5 float32 (with a NaN in one column)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 3, 5)).astype("float32")
+    x[2, 1, 3] = np.nan
+    y = rng.normal(size=(1, 3, 1)).astype("float32")
+    steps = [("sqr", (0,), "float32"), ("sub", (2, 1), "float32")]
+    red = Reduce(kind, (0, 2))
+    out_dt = red.make_node(S.tensor("float32", (None, None, None))).outputs[0].dtype
+    ref = FusedReduce(FusedElemwise(_ops(steps), [3]), red)
+    want = ref.perform(red.make_node(S.tensor("float32", (None,) * 3)), [x, y])[0]
+    k = reduction_source(steps, 2, ["float32", "float32"], 3, kind, out_dt, keep_ndim=1,
+                         red_ndim=2, variant="thread")
+    vals = {"n_out": 3, "n_red": 20, "k0": 3, "r0": 4, "r1": 5, "in0": x, "in1": y,
+            "out": np.zeros(3, dtype=out_dt)}
+    for i, a in enumerate([x, y]):
+        st = _estrides(a, x.shape)
+        vals.update({f"in{i}_k0": st[1], f"in{i}_r0": st[0], f"in{i}_r1": st[2]})
+    got, = run_emulated(tmp_path, k, vals, ["out"])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
