@@ -225,6 +225,7 @@ def reduction_source(steps, n_inputs, input_dtypes, output, kind, out_dtype, kee
                 f"    for (long long j = {j0}; j < n_red; j += {jstep}) {{"]
              + _offsets("j", [f"r{d}" for d in range(red_ndim)], red, " " * 6, "rc")
              + loads + body + [f"      acc = {step};", "    }"])
+    result = cast_expr(h, "sdata[0]" if block else "acc", acc_dt, out_dt)
     if block:
         tree = _combine(h, kind, "sdata[threadIdx.x]", "sdata[threadIdx.x + s]", acc_dt)
         lines = ([f"  __shared__ {acc_t} sdata[{REDUCE_BLOCK}];"] + lines
@@ -232,10 +233,10 @@ def reduction_source(steps, n_inputs, input_dtypes, output, kind, out_dtype, kee
                     f"    for (int s = {REDUCE_BLOCK // 2}; s > 0; s >>= 1) {{",
                     f"      if (threadIdx.x < s) sdata[threadIdx.x] = {tree};",
                     "      __syncthreads();", "    }",
-                    f"    if (threadIdx.x == 0) out[p] = {cast_expr(h, 'sdata[0]', acc_dt, out_dt)};",
+                    f"    if (threadIdx.x == 0) out[p] = {result};",
                     "    __syncthreads();  // sdata is written again for the next position"])
     else:
-        lines.append(f"    out[p] = {cast_expr(h, 'acc', acc_dt, out_dt)};")
+        lines.append(f"    out[p] = {result};")
     lines += ["  }", ""]
     return _finish("red" if block else "redt", h, "\n".join(lines), params)
 

@@ -256,7 +256,8 @@ def _int_body(h, name, dt):
         if not signed:
             return lines[0] + f"  return a {'/' if name == 'int_div' else '%'} b;\n"
         # INT_MIN / -1 overflows (traps): the wrapped quotient is INT_MIN, the remainder 0
-        lines.append(f"  if (b == -1) return {'(' + t + ')(0u - (' + u + ')a)' if name == 'int_div' else '0'};\n")
+        wrapped_neg = f"({t})(({u})0 - ({u})a)"
+        lines.append(f"  if (b == -1) return {wrapped_neg if name == 'int_div' else '0'};\n")
         lines.append(f"  {t} q = ({t})(a / b), r = ({t})(a % b);\n")
         lines.append("  if (r != 0 && ((r < 0) != (b < 0))) { q = q - 1; r = r + b; }\n")
         lines.append(f"  return {'q' if name == 'int_div' else 'r'};\n")
