@@ -180,10 +180,11 @@ def _lower(kind):
                 return op.perform(node, args)
             rows, cols = x.shape[-2:]
             out_hw = _out_size(op, rows, cols)
-            if kind == "grad" and args[-1].shape[-2:] != out_hw \
-                    or kind == "grad" and op.mode == "max" and args[1].shape[-2:] != out_hw:
-                return op.perform(node, args)      # the reference's error
             n = flat[0].shape[0]
+            if kind == "grad" and any(a.shape[-2:] != out_hw for a in args[1:]):
+                return op.perform(node, args)      # the reference's error
+            if not (n and rows and cols and all(out_hw)):
+                return op.perform(node, args)      # empty: nothing worth a kernel
             cfg = _Config(op, _is_clipped(op, rows, cols, out_hw), _covers(op, rows, cols, out_hw), dtype)
             if kind == "forward":
                 out = np.empty(x.shape[:-2] + out_hw, dtype=dt)
@@ -191,8 +192,6 @@ def _lower(kind):
             else:
                 out = np.empty(x.shape, dtype=dt)
                 arrays = tuple(flat if op.mode == "max" else flat[1:]) + (out,)
-            if not (n and rows and cols and all(out_hw)):
-                return op.perform(node, args)      # empty: nothing worth a kernel
             pool_kernel(kind, cfg)(arrays, n, rows, cols, *out_hw)
             return [out]
         run.how = "native: LLVM pooling kernel"
