@@ -60,16 +60,18 @@ def test_blas_falls_back_to_numpy_without_openblas():
         fallback.gemm(1.0, a, a, 0.0, c)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("arch", ["shallow", "conv", "dropout"])
-def test_llvm_backend_trains_like_the_reference(arch):
+def test_llvm_backend_trains_like_the_reference(arch, threads):
     import symbolic as S
     from test_network3_graphs import _conv, _dropout, _shallow, _training_function
     build = {"shallow": _shallow, "conv": _conv, "dropout": _dropout}[arch]
     results = {}
     for linker in ("numpy", "llvm"):
         np.random.seed(0)
-        f = _training_function(build(), 0.1, mode=S.Mode(linker=linker))
-        costs = [float(f(i)) for i in range(3)]
+        with S.config.change_flags(threads=threads):
+            f = _training_function(build(), 0.1, mode=S.Mode(linker=linker))
+            costs = [float(f(i)) for i in range(3)]
         results[linker] = costs, [v.get_value() for v in f.shared_vars]
     (c0, v0), (c1, v1) = results["numpy"], results["llvm"]
     np.testing.assert_allclose(c1, c0, rtol=1e-4)
