@@ -189,6 +189,8 @@ class Unbroadcast(Op):
 
 def sum_to_shape(g, shape):
     """NumPy helper: reduce a broadcast result back to ``shape``."""
+    if g.shape == shape:
+        return g                      # the usual case in gradients: nothing was broadcast
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
