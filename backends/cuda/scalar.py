@@ -176,7 +176,7 @@ def typed_helper(h, name, dt):
 
 def _body(h, name, dt):
     """The body (an expression, or statements ending in a newline) of a helper, or None."""
-    kind, t = kind_of(dt), ctype(dt)
+    kind = kind_of(dt)
     if name in _CMP:
         return f"a {_CMP[name]} b"
     if name == "identity":
