@@ -42,3 +42,17 @@ def test_in_place_updates_split_over_threads(rng):
         grad = rng.normal(size=n).astype("float32")
         step(grad)
     np.testing.assert_allclose(w.get_value(), before - np.float32(0.5) * grad, rtol=1e-6)
+
+
+def test_a_forked_child_gets_its_own_pool(rng):
+    import multiprocessing
+    n = threads.PARALLEL_MIN_ELEMENTS + 5
+    with S.config.change_flags(threads=2):
+        x = S.fvector("x")
+        f = S.function([x], S.exp(x) * 2, mode=S.Mode(linker="llvm"))
+        value = rng.normal(size=n).astype("float32")
+        expect = f(value)                                   # the parent's pool now exists
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(f, (value,)).get(timeout=60)
+    np.testing.assert_array_equal(got, expect)

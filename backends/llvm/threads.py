@@ -7,6 +7,7 @@ small ones stay on the calling thread.  The thread count is ``config.threads`` (
 the CPUs this process may use); the calling thread runs the first slice itself, so the pool
 holds ``threads - 1`` workers, rebuilt when the flag changes.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +19,15 @@ _ALIGN = 64            # slice boundaries on whole cache lines of float32 / floa
 _lock = threading.Lock()
 _pool = None
 _pool_size = 0
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: work sent to them would never run."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def count():
