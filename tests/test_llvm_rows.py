@@ -32,11 +32,12 @@ def test_softmax_rows_match_the_reference(rng, op_class, shape, dtype):
     np.testing.assert_allclose(got, expect, **TOL[dtype])
 
 
+@pytest.mark.parametrize("label_dtype", ["int32", "int64", "int8", "uint8", "int16"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("d_shape", [(), (10,)])
-def test_cross_entropy_rows_match_the_reference(rng, dtype, d_shape):
+def test_cross_entropy_rows_match_the_reference(rng, dtype, d_shape, label_dtype):
     z = (rng.normal(size=(10, 7)) * 3).astype(dtype)
-    y = rng.integers(0, 7, 10).astype("int32")
+    y = rng.integers(0, 7, 10).astype(label_dtype)
     k = np.asarray(10)
     node = SoftmaxCrossEntropy().make_node(_var(z), _var(y), _var(k))
     np.testing.assert_allclose(lower(node)(z, y, k)[0], node.op.perform(node, (z, y, k))[0], **TOL[dtype])

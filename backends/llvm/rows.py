@@ -15,7 +15,7 @@ import numpy as np
 from symbolic.ops.crossentropy import SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 from symbolic.ops.nnet import LogSoftmax, Softmax
 
-from .loops import KernelSource, Slot, compile_kernel, for_range
+from .loops import KernelSource, Slot, compile_kernel, for_range, if_then
 
 _IR = {"float32": "float", "float64": "double"}
 
@@ -44,10 +44,23 @@ def _sum_exp(k, ty, row, n, m, store=None):
     return total.get()
 
 
-def _source(kind, dtype):
+_LABELS = {"int8": ("i8", "sext"), "int16": ("i16", "sext"), "int32": ("i32", "sext"),
+           "int64": ("i64", None), "uint8": ("i8", "zext")}
+
+
+_LABEL_DTYPES = {np.dtype(name): name for name in _LABELS}     # (dtype.name is slow to build)
+
+
+def _label(b, arr, r, label_dtype):
+    mem, widen = _LABELS[label_dtype]
+    v = b.load(mem, b.gep(mem, arr["y"], r))
+    return b.conv(widen, v, "i64") if widen else v
+
+
+def _source(kind, dtype, label_dtype=None):
     ty = _IR[dtype]
-    names = {"softmax": ("x", "out"), "log_softmax": ("x", "out"), "xent": ("z", "y", "out"),
-             "xent_grad": ("d", "z", "y", "out")}[kind]
+    names = {"softmax": ("x", "out"), "log_softmax": ("x", "out"), "xent": ("z", "y", "out", "status"),
+             "xent_grad": ("d", "z", "y", "out", "status")}[kind]
     k = KernelSource(names, ("rows", "n", "d_stride"))
     b, a, arr = k.b, k.args, k.arrays
     n = a["n"]
@@ -72,7 +85,7 @@ def _source(kind, dtype):
                 b.binop("fsub", b.binop("fsub", b.load(ty, b.gep(ty, src, j)), m), log_total),
                 b.gep(ty, out_row, j)), "o")
             return
-        label = b.load("i64", b.gep("i64", arr["y"], r))
+        label = _label(b, arr, r, label_dtype)
         if kind == "xent":
             shifted = b.binop("fsub", b.load(ty, b.gep(ty, src, label)), m)
             b.store(b.emit(ty, f"fneg {ty} {b.binop('fsub', shifted, log_total)}"), b.gep(ty, arr["out"], r))
@@ -85,14 +98,30 @@ def _source(kind, dtype):
         for_range(b, 0, n, grad, "o")
         p = b.gep(ty, out_row, label)
         b.store(b.binop("fsub", b.load(ty, p), d), p)
-    for_range(b, 0, a["rows"], per_row, "r")
+
+    if kind in ("softmax", "log_softmax"):
+        for_range(b, 0, a["rows"], per_row, "r")
+        return k
+    # labels first: one out of [0, n) and the kernel writes nothing but status = 1
+    bad = Slot(b, "i1", b.const("i1", 0))
+
+    def check(r):
+        label = _label(b, arr, r, label_dtype)
+        outside = b.op("or", b.icmp("slt", label, 0), b.icmp("sge", label, n))
+        bad.set(b.op("or", bad.get(), outside))
+    for_range(b, 0, a["rows"], check, "chk")
+    failed = bad.get()
+    b.store(b.conv("zext", failed, "i64"), arr["status"])
+    if_then(b, b.op("xor", failed, b.const("i1", 1)), lambda: for_range(b, 0, a["rows"], per_row, "r"))
     return k
 
 
-def row_kernel(kind, dtype):
-    """``fn(arrays, rows, n, d_stride)`` over C-contiguous (rows, n) arrays of ``dtype``
-    (labels int64, one per row; ``d`` has one value per row, or one for all: stride 0)."""
-    return compile_kernel(("rows", kind, dtype), lambda: _source(kind, dtype), 3)
+def row_kernel(kind, dtype, label_dtype=None):
+    """``fn(arrays, rows, n, d_stride)`` over C-contiguous (rows, n) arrays of ``dtype``; the
+    cross-entropy kernels also take one label per row (``label_dtype``), ``d`` (one value per
+    row, or one for all: stride 0) and an int64 ``status`` set to 1, with nothing else
+    written, when a label is outside [0, n)."""
+    return compile_kernel(("rows", kind, dtype, label_dtype), lambda: _source(kind, dtype, label_dtype), 3)
 
 
 # ----------------------------------------------------------------------------------------
@@ -119,14 +148,15 @@ def _lower_softmax(kind):
 
 
 def _labels(y, k, z):
-    """The labels as a contiguous int64 array when the common form holds, else None."""
+    """The labels as a contiguous array of a supported dtype when the common form holds
+    (one label per row; the kernel checks their range), else None."""
     if not isinstance(z, np.ndarray) or z.ndim != 2 or int(k) != len(z) or np.ndim(y) != 1 \
             or len(y) != len(z) or 0 in z.shape:
         return None
-    y = np.ascontiguousarray(y, dtype=np.int64)
-    if y.min() < 0 or y.max() >= z.shape[1]:
-        return None
-    return y
+    y = np.asarray(y)
+    if y.dtype not in _LABEL_DTYPES:
+        y = y.astype(np.int64)
+    return y if y.flags.c_contiguous else np.ascontiguousarray(y)
 
 
 def _lower_xent(kind):
@@ -135,6 +165,7 @@ def _lower_xent(kind):
         if dtype not in _IR:
             return None
         op = node.op
+        kernels = {}                         # label dtype -> kernel
 
         def run(*args):
             z, y, k = args[-3:]
@@ -143,16 +174,20 @@ def _lower_xent(kind):
                 return op.perform(node, args)
             z = np.ascontiguousarray(z)
             rows, n = z.shape
+            status = np.zeros(1, dtype=np.int64)
+            fn = kernels.get(labels.dtype) or kernels.setdefault(
+                labels.dtype, row_kernel(kind, dtype, _LABEL_DTYPES[labels.dtype]))
             if kind == "xent":
                 out = np.empty(rows, dtype=dtype)
-                row_kernel(kind, dtype)((z, labels, out), rows, n, 0)
-                return [out]
-            d = np.asarray(args[0], dtype=dtype)
-            if d.size not in (1, rows) or d.ndim > 1:
-                return op.perform(node, args)
-            out = np.empty(z.shape, dtype=dtype)
-            row_kernel(kind, dtype)((np.ascontiguousarray(d).reshape(-1), z, labels, out), rows, n,
-                                    0 if d.size == 1 else 1)
+                fn((z, labels, out, status), rows, n, 0)
+            else:
+                d = np.asarray(args[0], dtype=dtype)
+                if d.size not in (1, rows) or d.ndim > 1:
+                    return op.perform(node, args)
+                out = np.empty(z.shape, dtype=dtype)
+                fn((np.ascontiguousarray(d).reshape(-1), z, labels, out, status), rows, n, 0 if d.size == 1 else 1)
+            if status[0]:
+                return op.perform(node, args)      # a label out of range: the reference's meaning or error
             return [out]
         run.how = "native: LLVM row kernel"
         return run
