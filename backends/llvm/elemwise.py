@@ -94,6 +94,11 @@ def _collapse(shape, strides_list):
 
 
 def _layout_key(arrays):
+    """The arrays' layout, or None unless all are ndarrays (the kernels read ndarray objects:
+    a NumPy scalar with the same shape and strides must not reuse an array's plan)."""
+    for a in arrays:
+        if a.__class__ is not np.ndarray:
+            return None
     return tuple([(a.shape, a.strides, a.dtype) for a in arrays])
 
 
