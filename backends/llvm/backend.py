@@ -145,6 +145,23 @@ def _elementwise(node, inplace_k):
         full = np.broadcast_shapes(*shapes)
         return full if all(s == full for s in shapes_of(shapes)) else None
 
+    if len(out_dtypes) == 1 and inplace_k is None:
+        dtype = out_dtypes[0]
+
+        def run_one(*args):        # the common case, with the least Python per call
+            full = plans.get(args, plan)
+            if full is None:
+                return reference(node, args)
+            out = np.empty(full, dtype=dtype)
+            for a in args:
+                if a.__class__ is not np.ndarray:
+                    args = tuple([np.asarray(a) for a in args])
+                    break
+            kernel((out,), args)
+            return [out]
+        run_one.how = "native: LLVM elementwise kernel"
+        return run_one
+
     def run(*args):
         full = plans.get(args, plan)
         if full is None:
