@@ -88,6 +88,8 @@ _FLAGS = {
     "profile": (False, _bool, "collect rewrite, compile and per-op run times"),
     "threads": (None, _positive_int, "threads native backends may use (BLAS included); "
                                      "default: the CPUs this process may run on"),
+    "native_driver": (True, _bool, "llvm backend: run each call of a function as one native "
+                                   "call (False: one Python call per node)"),
 }
 
 

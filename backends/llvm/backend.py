@@ -10,8 +10,10 @@ from backends.numpy import Program, lower as reference_lower
 from symbolic.ops.blas import Gemm
 from symbolic.ops.linalg import Dot
 
+from . import threads
 from .blas import blas
 from .gemm import gemm_for
+from .plan import register_planner
 
 LOWERINGS = {}
 
@@ -51,10 +53,16 @@ class LLVMBackend:
     name = "llvm"
 
     def compile(self, fgraph, profile=None):
+        """The schedule, run by one native call per call (``native_driver``) unless
+        profiling, which times every node and so runs them one by one from Python."""
         from symbolic.config import config
         # OpenBLAS with more threads than free cores collapses on a busy machine: follow the flag.
         blas().set_num_threads(config.threads)
-        return Program(fgraph, profile, lowering=lower if profile is not None else _unlabelled)
+        program = Program(fgraph, profile, lowering=lower if profile is not None else _unlabelled)
+        if profile is not None or not config.native_driver:
+            return program
+        from .program import NativeProgram
+        return NativeProgram(program, fgraph, _unlabelled)
 
 
 @register(Dot)
@@ -241,3 +249,136 @@ def _register_op_kernels():
 
 
 _register_op_kernels()
+
+
+# ----------------------------------------------------------------------------------------
+# plans (plan.py): the same kernels, called by the native driver with fixed arguments
+# ----------------------------------------------------------------------------------------
+def _plan_elementwise(planner, node, values):
+    from .elemwise import kernel_for_node
+    try:
+        kernel = kernel_for_node(node)
+    except NotImplementedError:
+        return None
+    arrays = tuple(v.array for v in values)
+    shapes = [a.shape for a in arrays]
+    full = np.broadcast_shapes(*shapes)
+    if any(s != full for s in _register_shapes(node)(shapes)):
+        return None
+    k = planner.inplace_input(values)
+    outs = []
+    for i, o in enumerate(node.outputs):
+        target = values[k].array if i == 0 and k is not None else None
+        if target is not None and target.shape == full and target.dtype == o.dtype \
+                and target.flags.c_contiguous:
+            outs.append(values[k])
+        else:
+            outs.append(planner.output(i, full, o.dtype))
+    out_arrays = tuple(v.array for v in outs)
+    if int(np.prod(full)) >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
+        planner.python_call(kernel, outs, values)          # split over the thread pool
+        return outs
+    call = kernel.native_call(out_arrays, arrays)
+    if call is None:
+        return None
+    if call:
+        planner.call(call[0], *call[1])
+    return outs
+
+
+def _plan_reduction(planner, node, values):
+    from .elemwise import kernel_for_node
+    try:
+        kernel = kernel_for_node(node)
+    except NotImplementedError:
+        return None
+    red = getattr(node.op, "reduce", node.op)
+    arrays = tuple(v.array for v in values)
+    full = np.broadcast_shapes(*[a.shape for a in arrays])
+    if red.kind in ("max", "min") and any(full[a] == 0 for a in red.axes):
+        return None                    # NumPy's error, from the Python schedule
+    shape = tuple(s for i, s in enumerate(full) if i not in red.axes)
+    probe = np.empty(shape, node.outputs[0].dtype)
+    if kernel.native_call(probe, arrays) is None:
+        return None
+    out = planner.output(0, shape, node.outputs[0].dtype)
+    call = kernel.native_call(out.array, arrays)
+    if call:
+        planner.call(call[0], *call[1])
+    return [out]
+
+
+def _blas_operands(planner, a, b, gemm, dtype):
+    """(a, b) as BLAS can read them (copied to contiguous buffers if need be), or None."""
+    if a.array.ndim != 2 or b.array.ndim != 2 or a.array.shape[1] != b.array.shape[0]:
+        return None
+    probe = np.empty((a.array.shape[0], b.array.shape[1]), dtype)
+    if gemm._layout_args(a.array, b.array, probe) is None:
+        if 0 in probe.shape or a.array.shape[1] == 0 or a.array.dtype != dtype or b.array.dtype != dtype:
+            return None
+        a, b = planner.contiguous(a), planner.contiguous(b)
+    return a, b
+
+
+def _plan_dot(planner, node, values):
+    dtype = np.dtype(node.outputs[0].dtype)
+    gemm = gemm_for(dtype)
+    if gemm is None:
+        return None
+    operands = _blas_operands(planner, *values, gemm, dtype)
+    if operands is None:
+        return None
+    a, b = operands
+    out = planner.output(0, (a.array.shape[0], b.array.shape[1]), dtype)
+    one, zero = planner.scratch((), dtype), planner.scratch((), dtype)
+    one[...], zero[...] = 1, 0
+    fn, args = gemm.native_call(a.array, b.array, out.array, one, zero)
+    planner.call(fn, *args)
+    return [out]
+
+
+def _plan_gemm(planner, node, values):
+    """``beta * C + alpha * A @ B``: into C when the in-place plan allows (a dead buffer, or
+    a shared variable's storage for a deferred update), else into a new buffer."""
+    dtype = np.dtype(node.outputs[0].dtype)
+    gemm = gemm_for(dtype)
+    c, alpha, a, b, beta = values
+    if gemm is None or any(v.array.ndim != 0 or v.array.dtype.name not in ("float32", "float64")
+                           for v in (alpha, beta)):
+        return None
+    operands = _blas_operands(planner, a, b, gemm, dtype)
+    if operands is None:
+        return None
+    a, b = operands
+    shape = (a.array.shape[0], b.array.shape[1])
+    if np.broadcast_shapes(c.array.shape, shape) != shape:
+        return None
+    target = c.array
+    if planner.inplace_input(values) == 0 and target.shape == shape and target.dtype == dtype \
+            and target.flags.c_contiguous and target.flags.writeable:
+        out = c
+    else:
+        out = planner.output(0, shape, dtype)
+        planner.copy(out, c)
+    fn, args = gemm.native_call(a.array, b.array, out.array, alpha.array, beta.array)
+    planner.call(fn, *args)
+    return [out]
+
+
+def _register_planners():
+    from symbolic.ops.elemwise import Cast, Elemwise
+    from symbolic.ops.fused import FusedElemwise, FusedReduce
+    from symbolic.ops.reduce import Reduce
+    from . import conv, pool, rows, shapes
+    for op_type in (Elemwise, Cast, FusedElemwise):
+        register_planner(op_type)(_plan_elementwise)
+    for op_type in (Reduce, FusedReduce):
+        register_planner(op_type)(_plan_reduction)
+    register_planner(Dot)(_plan_dot)
+    register_planner(Gemm)(_plan_gemm)
+    for module in (conv, pool, rows, shapes):
+        for op_type, fn in module.PLANNERS.items():
+            register_planner(op_type)(fn)
+
+
+_register_planners()

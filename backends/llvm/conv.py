@@ -277,10 +277,8 @@ def _lowering(kind):
         def call(geo, sizes, arrays):
             if 0 in sizes:
                 return None
-            B, C, _, _, F, OH, OW = sizes
-            K, P = C * geo.kh * geo.kw, OH * OW
-            nb = max(1, min(B, -(-_GEMM_COLUMNS // P), _COLUMN_BUDGET // (K * P)))
-            col, tmp = scratch.get("col", K * nb * P, dt), scratch.get("tmp", F * nb * P, dt)
+            nb, n_col, n_tmp = _chunking(geo, sizes)
+            col, tmp = scratch.get("col", n_col, dt), scratch.get("tmp", n_tmp, dt)
             conv_kernel(kind, geo, dtype)(tuple(arrays) + (col, tmp), *sizes, geo.kh, geo.kw, nb, gemm)
             return arrays[2]
 
@@ -329,6 +327,61 @@ def _lowering(kind):
     return lower
 
 
+def _chunking(geo, sizes):
+    """(images per GEMM, column buffer size, GEMM result buffer size) for these sizes."""
+    B, C, _, _, F, OH, OW = sizes
+    K, P = C * geo.kh * geo.kw, OH * OW
+    nb = max(1, min(B, -(-_GEMM_COLUMNS // P), _COLUMN_BUDGET // (K * P)))
+    return nb, K * nb * P, F * nb * P
+
+
+def _planner(kind):
+    """The plan of a convolution node: the same kernel, with the plan's own work buffers."""
+    def plan(planner, node, values):
+        dtype = node.outputs[0].dtype
+        gemm = blas().gemm_address(dtype) if dtype in _IR else None
+        op, dt = node.op, np.dtype(dtype)
+        a, b = values[0].array, values[1].array
+        if gemm is None or any(v.dtype != dt or v.ndim != 4 for v in (a, b)):
+            return None
+        if kind == "forward":
+            if a.shape[1] != b.shape[1] or _hint_mismatch(op, a, b):
+                return None
+            found = _geometry(op, a.shape[2:], b.shape[2:])
+            if found is None:
+                return None
+            geo, (OH, OW) = found
+            out_shape = (a.shape[0], b.shape[0], OH, OW)
+            sizes = (a.shape[0], a.shape[1], *a.shape[2:], b.shape[0], OH, OW)
+        else:
+            if values[2].kind != "static":
+                return None
+            hw = tuple(int(s) for s in values[2].array)
+            if kind == "grad_weights":
+                found = _geometry(op, a.shape[2:], hw)
+                if found is None or b.shape[0] != a.shape[0] or b.shape[2:] != found[1]:
+                    return None
+                out_shape = (b.shape[1], a.shape[1], *hw)
+                sizes = (a.shape[0], a.shape[1], *a.shape[2:], b.shape[1], *found[1])
+            else:
+                found = _geometry(op, hw, a.shape[2:])
+                if found is None or b.shape[1] != a.shape[0] or b.shape[2:] != found[1]:
+                    return None
+                out_shape = (b.shape[0], a.shape[1], *hw)
+                sizes = (b.shape[0], a.shape[1], *hw, a.shape[0], *found[1])
+            geo = found[0]
+        if 0 in sizes:
+            return None
+        first, second = planner.contiguous(values[0]), planner.contiguous(values[1])
+        out = planner.output(0, out_shape, dt)
+        nb, n_col, n_tmp = _chunking(geo, sizes)
+        col, tmp = planner.scratch(max(n_col, 1), dt), planner.scratch(max(n_tmp, 1), dt)
+        planner.call(conv_kernel(kind, geo, dtype), (first.array, second.array, out.array, col, tmp),
+                     *sizes, geo.kh, geo.kw, nb, gemm)
+        return [out]
+    return plan
+
+
 def _hint_mismatch(op, x, w):
     for hint, value in ((op.input_shape, x), (op.filter_shape, w)):
         if hint is not None and any(h is not None and h != s for h, s in zip(hint, value.shape)):
@@ -338,3 +391,5 @@ def _hint_mismatch(op, x, w):
 
 LOWERINGS = {Conv2d: _lowering("forward"), Conv2dGradWeights: _lowering("grad_weights"),
              Conv2dGradInputs: _lowering("grad_inputs")}
+PLANNERS = {Conv2d: _planner("forward"), Conv2dGradWeights: _planner("grad_weights"),
+            Conv2dGradInputs: _planner("grad_inputs")}

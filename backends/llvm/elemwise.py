@@ -172,11 +172,43 @@ class FusedKernel:
         self._general(outs, ins)
 
     def _general(self, outs, ins):
-        given = ins
+        outs = tuple(outs)
+        route, ins = self._route(outs, ins, given=ins)
+        if route[0] == "flat":
+            fn, mask = route[1], route[2]
+            if np.prod(outs[0].shape) >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
+                return self._parallel_flat(fn, outs, ins, mask)
+            if fn(_NDARRAY_TYPE, outs, tuple(ins)) == 0:
+                self._last = fn
+                return
+            route = self._strided_route(outs, ins, given=None)
+        if route[0] == "strided":
+            _, fn, nd, meta = route
+            fn(nd, meta, outs, tuple(ins))
+
+    def native_call(self, outs, ins):
+        """The kernel call for these arrays, as ``(ctypes function, arguments)``; ``()`` when
+        there is nothing to compute, None when the inputs would need converting or copying
+        first (for the native driver: its arrays are fixed, so the call is too)."""
+        outs, ins = tuple(outs), tuple(ins)
+        if any(a.__class__ is not np.ndarray or a.dtype != dt for a, dt in zip(ins, self._in_np)):
+            return None
+        route, converted = self._route(outs, ins, given=ins)
+        if any(a is not b for a, b in zip(converted, ins)):
+            return None
+        if route[0] == "empty":
+            return ()
+        if route[0] == "flat":
+            return route[1], (_NDARRAY_TYPE, outs, ins)
+        _, fn, nd, meta = route
+        return fn, (nd, meta, outs, ins)
+
+    def _route(self, outs, ins, given):
+        """(how to call, the inputs as the kernel reads them): ``("empty",)``,
+        ``("flat", kernel, scalar mask)`` or ``("strided", kernel, ndim, meta)``."""
         if len(ins) != self.n_inputs or len(outs) != len(self.outputs):
             raise ValueError(f"llvm kernel: expected {self.n_inputs} inputs and "
                              f"{len(self.outputs)} outputs")
-        outs = tuple(outs)
         shape = outs[0].shape
         for o, dt in zip(outs, self._out_np):
             if not isinstance(o, np.ndarray) or o.dtype != dt or o.shape != shape \
@@ -190,10 +222,27 @@ class FusedKernel:
                 raise ValueError(f"llvm kernel: input shape {a.shape} does not broadcast to "
                                  f"{shape}")
         if 0 in shape:
-            return
-        arrays = list(outs) + ins
+            return ("empty",), ins
+        layout = self._layout(outs, ins)
+        cshape, cstrides, classes = layout
+        if len(cshape) == 1 and all(c != 2 for c in classes) \
+                and all(c == 1 or cshape[0] == 1 for c in classes[:len(outs)]):
+            mask = 0
+            for k, c in enumerate(classes[len(outs):]):
+                if c == 0:
+                    mask |= 1 << k
+            if all(o.flags.c_contiguous for o in outs) and all(
+                    (a.size == 1) if (mask >> k & 1) else
+                    (a.shape == shape and a.flags.c_contiguous) for k, a in enumerate(ins)):
+                return ("flat", self.flat_kernel(mask), mask), ins
+        return self._strided_route(outs, ins, given, layout), ins
+
+    def _layout(self, outs, ins):
+        """(collapsed shape, element strides per array, stride class per array); inputs
+        whose strides are not whole elements are replaced by contiguous copies in ``ins``."""
+        shape = outs[0].shape
         strides = []
-        for k, a in enumerate(arrays):
+        for k, a in enumerate(list(outs) + ins):
             st = _element_strides(a, shape)
             if st is None:
                 if k < len(outs):
@@ -204,32 +253,18 @@ class FusedKernel:
         cshape, cstrides = _collapse(list(shape), strides)
         if not cshape:
             cshape, cstrides = [1], [[0] for _ in cstrides]
-        classes = tuple(_cls(st[-1]) for st in cstrides)
-        if len(cshape) == 1 and all(c != 2 for c in classes) \
-                and all(c == 1 or cshape[0] == 1 for c in classes[:len(outs)]):
-            mask = 0
-            for k, c in enumerate(classes[len(outs):]):
-                if c == 0:
-                    mask |= 1 << k
-            if all(o.flags.c_contiguous for o in outs) and all(
-                    (a.size == 1) if (mask >> k & 1) else
-                    (a.shape == shape and a.flags.c_contiguous) for k, a in enumerate(ins)):
-                fn = self.flat_kernel(mask)
-                if shape and np.prod(shape) >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
-                    return self._parallel_flat(fn, outs, ins, mask)
-                if fn(_NDARRAY_TYPE, outs, tuple(ins)) == 0:
-                    self._last = fn
-                    return
+        return cshape, cstrides, tuple(_cls(st[-1]) for st in cstrides)
+
+    def _strided_route(self, outs, ins, given, layout=None):
+        cshape, cstrides, classes = layout or self._layout(outs, ins)
         if len(cshape) > 32:
             raise ValueError("llvm kernel: more than 32 dimensions")
         meta = (np.array(cshape + [s for st in cstrides for s in st], dtype=np.int64),)
         fn = self.strided_kernel(classes)
-        ins = tuple(ins)
-        if all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64:
+        if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64:
             # the arrays were used as given: their layout alone decides the call next time
-            self._strided[_layout_key(outs + ins)] = (fn, len(cshape), meta)
-        fn(len(cshape), meta, outs, ins)
-
+            self._strided[_layout_key(outs + tuple(ins))] = (fn, len(cshape), meta)
+        return ("strided", fn, len(cshape), meta)
 
     def _parallel_flat(self, fn, outs, ins, mask):
         """The flat kernel on equal slices of the (contiguous) arrays, one per thread; inputs
@@ -276,15 +311,34 @@ class ReduceKernel:
             plan = self._plan(ins)
             if None not in key and len(self._plans) < 64:
                 self._plans[key] = plan
-        kshape, call = plan
+        kshape, call, _ = plan
         if not isinstance(out, np.ndarray) or out.dtype != self._out_np or out.shape != kshape \
                 or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
                              f"{self.out_dtype} array of shape {kshape}")
         call(out, ins)
 
+    def native_call(self, out, ins):
+        """The kernel call for these arrays as ``(ctypes function, arguments)``, ``()`` when
+        there is nothing to compute, or None when the call needs Python (conversions,
+        copies, identity fills, errors): see ``FusedKernel.native_call``."""
+        ins = tuple(ins)
+        if any(a.__class__ is not np.ndarray for a in ins):
+            return None
+        kshape, _, native = self._plan(ins)
+        if out.shape != kshape or out.dtype != self._out_np or not out.flags.c_contiguous:
+            return None
+        if 0 in kshape:
+            return ()
+        if native is None:
+            return None
+        fn, nk, nr, meta = native
+        return fn, (nk, nr, meta, (out,), ins)
+
     def _plan(self, ins):
-        """(kept shape, ``call(out, ins)``) for inputs of these shapes, strides and dtypes."""
+        """(kept shape, ``call(out, ins)``, native) for inputs of these shapes, strides and
+        dtypes; ``native`` is (kernel, kept ndim, reduced ndim, meta) when the kernel reads
+        the inputs as given, else None."""
         ins = [np.asarray(a) for a in ins]
         converted = any(a.dtype != dt for a, dt in zip(ins, self._in_np))
         ins = [a if a.dtype == dt else a.astype(dt) for a, dt in zip(ins, self._in_np)]
@@ -296,18 +350,18 @@ class ReduceKernel:
         red = [d for d in range(nd) if d in axes]
         kshape = tuple(shape[d] for d in kept)
         if 0 in kshape:
-            return kshape, lambda out, ins: None
+            return kshape, lambda out, ins: None, None
         if any(shape[d] == 0 for d in red):
             if self.kind in ("max", "min"):
                 def fail(out, ins):
                     raise ValueError(f"{self.kind}: zero-size reduction over axes {axes} of shape "
                                      f"{shape} has no identity")
-                return kshape, fail
+                return kshape, fail, None
             fill = {"sum": 0, "prod": 1, "any": False, "all": True}[self.kind]
 
             def identity(out, ins):
                 out[...] = fill
-            return kshape, identity
+            return kshape, identity, None
         strides, copied = [], False
         for k, a in enumerate(ins):
             st = _element_strides(a, shape)
@@ -335,10 +389,11 @@ class ReduceKernel:
                     ins = [a if _element_strides(a, shape) is not None else np.ascontiguousarray(a)
                            for a in ins]
                 fn(nk, nr, meta, (out,), tuple(ins))
-        else:
-            def call(out, ins):
-                fn(nk, nr, meta, (out,), ins if ins.__class__ is tuple else tuple(ins))
-        return kshape, call
+            return kshape, call, None
+
+        def call(out, ins):
+            fn(nk, nr, meta, (out,), ins if ins.__class__ is tuple else tuple(ins))
+        return kshape, call, (fn, nk, nr, meta)
 
 
 def compile_fused(steps, n_inputs, input_dtypes, outputs, ndim=None):

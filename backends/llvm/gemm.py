@@ -37,6 +37,33 @@ def _kernel(dtype):
                           [ctypes.c_double, ctypes.c_double, ctypes.c_void_p])
 
 
+def _scalar_source(dtype, alpha_dtype, beta_dtype):
+    """The gemm with alpha and beta read from 0-d arrays when it runs (the native driver's
+    arguments are fixed, while alpha is often a variable learning rate)."""
+    k = KernelSource(("a", "b", "c", "alpha", "beta"), _SCALARS, extra=[("gemm", "ptr")])
+    b, a, arr = k.b, k.args, k.arrays
+    ty = _IR[dtype]
+    scalars = []
+    for name, dt in (("alpha", alpha_dtype), ("beta", beta_dtype)):
+        v = b.load(_IR[dt], arr[name])
+        if _IR[dt] != ty:
+            v = b.conv("fptrunc" if ty == "float" else "fpext", v, ty)
+        scalars.append(v)
+    alpha, beta = scalars
+    ints = ", ".join(f"i64 {a[s]}" for s in ("m", "n", "k"))
+    ta, tb = (b.conv("trunc", a[s], "i32") for s in ("ta", "tb"))
+    b.line(f"call void {a['gemm']}(i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, {ints}, {ty} {alpha}, "
+           f"ptr {arr['a']}, i64 {a['lda']}, ptr {arr['b']}, i64 {a['ldb']}, {ty} {beta}, "
+           f"ptr {arr['c']}, i64 {a['ldc']})")
+    return k
+
+
+def _scalar_kernel(dtype, alpha_dtype, beta_dtype):
+    return compile_kernel(("gemm-scalars", dtype, alpha_dtype, beta_dtype),
+                          lambda: _scalar_source(dtype, alpha_dtype, beta_dtype), len(_SCALARS),
+                          [ctypes.c_void_p])
+
+
 def _operand(x):
     """(transpose flag, leading dimension) of a 2-d operand BLAS can read in place, or None."""
     rows, cols = x.shape
@@ -71,21 +98,38 @@ class Gemm:
         return c
 
     def _plan(self, a, b, c):
-        if self.address is None or not (a.dtype == b.dtype == c.dtype == self.dtype) \
-                or a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
-            return False
-        (m, k), n = a.shape, b.shape[1]
-        if b.shape[0] != k or c.shape != (m, n) or 0 in (m, n, k):
-            return False
-        fa, fb = _operand(a), _operand(b)
-        if fa is None or fb is None:
+        args = self._layout_args(a, b, c)
+        if args is None:
             return False
         fn, address = _kernel(self.dtype.name), self.address
-        args = (*fa[:1], *fb[:1], m, n, k, fa[1], fb[1], max(n, 1))
 
         def run(arrays, alpha, beta):
             fn(arrays, *args, alpha, beta, address)
         return run
+
+    def _layout_args(self, a, b, c):
+        """The kernel's size and layout arguments, or None where BLAS cannot take the arrays
+        as they are (other dtypes, a copy needed, an empty product)."""
+        if self.address is None or not (a.dtype == b.dtype == c.dtype == self.dtype) \
+                or a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+            return None
+        (m, k), n = a.shape, b.shape[1]
+        if b.shape[0] != k or c.shape != (m, n) or 0 in (m, n, k) or not c.flags.c_contiguous:
+            return None
+        fa, fb = _operand(a), _operand(b)
+        if fa is None or fb is None:
+            return None
+        return (*fa[:1], *fb[:1], m, n, k, fa[1], fb[1], max(n, 1))
+
+    def native_call(self, a, b, c, alpha, beta):
+        """``c = alpha * a @ b + beta * c`` as ``(ctypes function, arguments)`` for the native
+        driver, alpha and beta being 0-d float arrays read when it runs; None where BLAS
+        cannot take the arrays as they are."""
+        args = self._layout_args(a, b, c)
+        if args is None or alpha.dtype.name not in _IR or beta.dtype.name not in _IR:
+            return None
+        fn = _scalar_kernel(self.dtype.name, alpha.dtype.name, beta.dtype.name)
+        return fn, ((a, b, c, alpha, beta), *args, self.address)
 
 
 _gemms = {}

@@ -10,6 +10,7 @@ import ctypes
 import numpy as np
 
 TUPLE_ITEMS = tuple.__basicsize__          # offset of ob_item[0] in a PyTupleObject
+OB_TYPE = 8                                # offset of ob_type in every PyObject
 ARRAY_DATA = object.__basicsize__          # offset of ``data`` in a PyArrayObject
 
 
@@ -26,6 +27,7 @@ def _check_layout():
     a = np.zeros((3, 4), np.float32)[:, ::2]
     t = (a,)
     ok = (rd(id(t) + TUPLE_ITEMS, ctypes.c_void_p) == id(a)
+          and rd(id(a) + OB_TYPE, ctypes.c_void_p) == id(np.ndarray)
           and rd(id(a) + ARRAY_DATA, ctypes.c_void_p) == a.ctypes.data
           and rd(id(a) + ARRAY_ND, ctypes.c_int) == 2
           and rd(rd(id(a) + ARRAY_DIMS, ctypes.c_void_p) + 8, ctypes.c_int64) == 2

@@ -199,4 +199,33 @@ def _lower(kind):
     return lower
 
 
+def _planner(kind):
+    def plan(planner, node, values):
+        dtype = node.outputs[0].dtype
+        if dtype not in _IR or any(i.dtype != dtype for i in node.inputs):
+            return None
+        op, x = node.op, values[0].array
+        if x.ndim < 2 or any(v.array.shape[:-2] != x.shape[:-2] for v in values):
+            return None
+        rows, cols = x.shape[-2:]
+        out_hw = _out_size(op, rows, cols)
+        n = int(np.prod(x.shape[:-2]))
+        if kind == "grad" and any(v.array.shape[-2:] != out_hw for v in values[1:]):
+            return None
+        if not (n and rows and cols and all(out_hw)):
+            return None
+        cfg = _Config(op, _is_clipped(op, rows, cols, out_hw), _covers(op, rows, cols, out_hw), dtype)
+        flat = [planner.reshape(planner.contiguous(v), (n,) + v.array.shape[-2:]) for v in values]
+        if kind == "forward":
+            out = planner.output(0, x.shape[:-2] + out_hw, dtype)
+            arrays = (flat[0].array, out.array)
+        else:
+            out = planner.output(0, x.shape, dtype)
+            arrays = tuple(f.array for f in (flat if op.mode == "max" else flat[1:])) + (out.array,)
+        planner.call(pool_kernel(kind, cfg), arrays, n, rows, cols, *out_hw)
+        return [out]
+    return plan
+
+
 LOWERINGS = {Pool: _lower("forward"), PoolGrad: _lower("grad")}
+PLANNERS = {Pool: _planner("forward"), PoolGrad: _planner("grad")}

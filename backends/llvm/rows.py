@@ -194,5 +194,54 @@ def _lower_xent(kind):
     return lower
 
 
+def _plan_softmax(kind):
+    def plan(planner, node, values):
+        dtype = node.outputs[0].dtype
+        x = values[0].array
+        if dtype not in _IR or x.dtype != dtype or x.ndim == 0 or 0 in x.shape:
+            return None
+        x = planner.contiguous(values[0])
+        out = planner.output(0, x.array.shape, dtype)
+        n = x.array.shape[-1]
+        planner.call(row_kernel(kind, dtype), (x.array, out.array), x.array.size // n, n, 0)
+        return [out]
+    return plan
+
+
+def _plan_xent(kind):
+    """The cross-entropy kernels' common form; a label out of range fails the call (which
+    then runs in Python and gives the reference's meaning or error)."""
+    def plan(planner, node, values):
+        dtype = node.outputs[0].dtype
+        z, y, k = values[-3:]
+        if dtype not in _IR or z.array.dtype != dtype or k.kind != "static":
+            return None
+        if _labels(y.array, k.array, z.array) is not y.array:
+            return None                        # a conversion or copy: Python
+        rows, n = z.array.shape
+        z = planner.contiguous(z)
+        status = planner.scratch(1, np.int64)
+        status[0] = 0
+        label_dt = _LABEL_DTYPES[y.array.dtype]
+        if kind == "xent":
+            out = planner.output(0, (rows,), dtype)
+            arrays = (z.array, y.array, out.array, status)
+            d_stride = 0
+        else:
+            d = values[0]
+            if d.array.dtype != dtype or d.array.ndim > 1 or d.array.size not in (1, rows):
+                return None
+            d = planner.reshape(planner.contiguous(d), (d.array.size,))
+            out = planner.output(0, z.array.shape, dtype)
+            arrays = (d.array, z.array, y.array, out.array, status)
+            d_stride = 0 if d.array.size == 1 else 1
+        planner.call(row_kernel(kind, dtype, label_dt), arrays, rows, n, d_stride)
+        planner.check_status(status)
+        return [out]
+    return plan
+
+
 LOWERINGS = {Softmax: _lower_softmax("softmax"), LogSoftmax: _lower_softmax("log_softmax"),
              SoftmaxCrossEntropy: _lower_xent("xent"), SoftmaxCrossEntropyGrad: _lower_xent("xent_grad")}
+PLANNERS = {Softmax: _plan_softmax("softmax"), LogSoftmax: _plan_softmax("log_softmax"),
+            SoftmaxCrossEntropy: _plan_xent("xent"), SoftmaxCrossEntropyGrad: _plan_xent("xent_grad")}
