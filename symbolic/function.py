@@ -233,6 +233,12 @@ class Function:
         self._containers = [v.container for v in self.shared_vars]
         index = {id(v): k for k, v in enumerate(self.shared_vars)}
         self._update_containers = [self._containers[index[id(v)]] for v in self.updated]
+        # A program that runs whole calls natively (the LLVM backend's) checks the inputs
+        # and runs the call itself, its outputs fresh and its updates owned (see
+        # backends/llvm/program.py); profiling times every node, so it takes the general path.
+        run_native = getattr(self.program, "run_native", None)
+        self._native = run_native if run_native is not None and not self.profile else None
+        self._quick_kinds = [i.variable.dtype if i.variable.ndim == 0 else None for i in self.ins]
         if self.profile:
             self.profile_stats.rewrite_times = self.rewrite_times
             self.profile_stats.compile_time = self.compile_times["backend"]
@@ -241,7 +247,8 @@ class Function:
         """Pickle the rewritten graph and the shared variables; the program is rebuilt on load
         (so a function saved on one backend or device loads on another)."""
         state = dict(self.__dict__)
-        for key in ("program", "backend", "profile_stats", "_containers", "_update_containers"):
+        for key in ("program", "backend", "profile_stats", "_containers", "_update_containers",
+                    "_native"):
             state.pop(key, None)
         return state
 
@@ -296,6 +303,15 @@ class Function:
         return f"function {self.name!r}" if self.name else "function"
 
     def __call__(self, *args, **kwargs):
+        native = self._native
+        if native is not None and not kwargs and len(args) == len(self.ins):
+            values = self._quick_arguments(args)
+            if values is not None:
+                results = native((*values, *[c.value for c in self._containers]), may_plan=False)
+                if results is not None:         # fresh outputs and owned updates: no copies
+                    for c, new in zip(self._update_containers, results[self._n_out:]):
+                        c.value = new
+                    return results[0] if self.single else results[:self._n_out]
         values = self._arguments(args, kwargs)
         device = self._containers[0].device if self._containers else None
         if device is not None and device.name != "cpu":
@@ -305,6 +321,27 @@ class Function:
         if self.profile:
             self.profile_stats.calls += 1
             self.profile_stats.call_time += time.perf_counter() - t0
+        return self._finish(values, results, device)
+
+    def _quick_arguments(self, args):
+        """The arguments as they are when a native plan can check them itself: ndarrays
+        (the plan compares their dtype, shape and strides with those of filtered values it
+        was made for) and Python ints for int64 scalars; None to filter them all."""
+        if self.trust_input:
+            return list(args)
+        values = list(args)
+        for k, (a, kind) in enumerate(zip(args, self._quick_kinds)):
+            if a.__class__ is np.ndarray:
+                continue
+            if a.__class__ is int and kind == "int64" and -_INT64_LIMIT <= a < _INT64_LIMIT:
+                values[k] = np.array(a, dtype=np.int64)
+                continue
+            return None
+        return values
+
+    def _finish(self, values, results, device):
+        """Commit the updates (only now: a call that raised changed nothing) and hand out
+        outputs the caller owns."""
         new_values = self._owned_updates(values, results[self._n_out:])
         for c, new in zip(self._update_containers, new_values):
             c.value = new
@@ -387,6 +424,9 @@ class ProfileStats:
         import sys
         (file or sys.stdout).write(text)
         return text
+
+
+_INT64_LIMIT = 1 << 63
 
 
 def _private(r, held):

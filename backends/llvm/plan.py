@@ -181,11 +181,20 @@ class Planner:
         if len(self.segments) > 1 and isinstance(self.segments[-1], Records) \
                 and not self.segments[-1].count:
             self.segments.pop()
+        self._check_updates()
         bind = driver.bind_table(proxies, values)
         fresh = driver.fresh_table([p for p, _, _ in self.fresh])
         specs = [(shape, dtype) for _, shape, dtype in self.fresh]
         return Plan(bind, fresh, self.segments, specs, self.results,
                     [self.slots, self.keep, proxies, [p for p, _, _ in self.fresh]])
+
+    def _check_updates(self):
+        """Updates must fit their shared variables' static shapes (``Function`` checks every
+        call of the Python schedule; here the planned shapes are those of every call)."""
+        for j, i in getattr(self.fgraph, "updates", {}).items():
+            shape = self.slots[self.program.output_slots[j]].array.shape
+            if not self.fgraph.inputs[i].type.compatible_shape(shape):
+                raise PlanFailure(f"an update of shape {shape} does not fit its shared variable")
 
     def _step(self, step):
         _, ins, outs, node = step
@@ -226,13 +235,18 @@ class Planner:
         return len(self.segments), self.segments[-1].count if isinstance(self.segments[-1], Records) else 0
 
     def _resolve_outputs(self, which):
+        """Each output is a fresh array, or the storage of the shared variable it updates
+        (a deferred in-place GEMM): whoever gets it owns it, so ``Function`` has nothing
+        to copy or check."""
+        updates = getattr(self.fgraph, "updates", {})
         for j, s in enumerate(self.program.output_slots):
             if self.results[j] is not None or not which(s):
                 continue
             v = self.slots[s]
             if v.kind == FRESH and self.fresh_for.get(id(v.array)) == (s, j):
                 self.results[j] = (True, self._fresh_index(v))
-            elif v.kind == INPUT:
+            elif v.kind == INPUT and updates.get(j) == self.input_of[id(v)] \
+                    and self.claims[s] == j:
                 self.results[j] = (False, self.input_of[id(v)])
             elif self.deferred:
                 raise PlanFailure("an update of shared storage is not a fresh array")

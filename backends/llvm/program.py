@@ -26,7 +26,7 @@ import numpy as np
 
 from . import driver
 from .driver import BIND_MISMATCH
-from .plan import make_plan
+from .plan import Plan, make_plan
 
 MAX_PLANS = 8                    # signatures planned per function
 MAX_PLAN_ATTEMPTS = 3            # failed planning attempts before a signature runs in Python
@@ -51,44 +51,47 @@ class NativeProgram:
         self.last_plan_failure = None
 
     def __call__(self, *values):
-        plan = self.current
-        if plan is not None and self._lock.acquire(False):
-            try:
-                outs = tuple([_empty(s, d) for s, d in plan.fresh_specs])
-                rc = self._drive(plan.address, values, outs)
-                if rc == 0 and not plan.rest:
-                    self.stats["native"] += 1
-                    return [outs[k] if fresh else values[k] for fresh, k in plan.results]
-                return self._after(plan, rc, values, outs)
-            finally:
-                self._lock.release()
-        if plan is None and self._lock.acquire(False):
-            try:
-                return self._after(None, BIND_MISMATCH, values, None)
-            finally:
-                self._lock.release()
-        self.stats["python"] += 1
-        return self.program(*values)
-
-    def _after(self, plan, rc, values, outs):
-        """The rest of a call whose first native segment did not finish the work."""
-        if rc == BIND_MISMATCH:
-            plan = self._plan_for(values)
-            if plan is None:
-                self.stats["python"] += 1
-                return self.program(*values)
-            outs = tuple([_empty(s, d) for s, d in plan.fresh_specs])
-            rc = self._drive(plan.address, values, outs)
-        if rc == 0:
-            rc = self._run_rest(plan)
-        if rc != 0:
-            plan.failures += 1
-            if plan.failures > _GIVE_UP_AFTER:
-                self._forget(plan)
+        done = self.run_native(values)
+        if done is None:
             self.stats["python"] += 1
             return self.program(*values)
-        self.stats["native"] += 1
-        return [outs[k] if fresh else values[k] for fresh, k in plan.results]
+        return done
+
+    def run_native(self, values, may_plan=True):
+        """The outputs of a call run natively, or None when it did not run (or stopped
+        before changing anything) and must run in Python.  Every output is a fresh array,
+        or, for an update, its shared variable's own storage written in place: the caller
+        owns them all.  Without ``may_plan`` (values not yet filtered by their types) no
+        new plan is made: a plan's signature is only trusted for values that match one
+        made from filtered values."""
+        if values.__class__ is not tuple:
+            values = tuple(values)            # the driver reads the tuple's items directly
+        if not self._lock.acquire(False):
+            return None                   # another thread is running a plan of this function
+        try:
+            plan = self.current
+            if plan is not None:
+                outs = tuple([_empty(s, d) for s, d in plan.fresh_specs])
+                rc = self._drive(plan.address, values, outs)
+            else:
+                rc = BIND_MISMATCH
+            if rc == BIND_MISMATCH:
+                plan = self._plan_for(values, may_plan)
+                if plan is None:
+                    return None
+                outs = tuple([_empty(s, d) for s, d in plan.fresh_specs])
+                rc = self._drive(plan.address, values, outs)
+            if rc == 0 and plan.rest:
+                rc = self._run_rest(plan)
+            if rc != 0:
+                plan.failures += 1
+                if plan.failures > _GIVE_UP_AFTER:
+                    self._forget(plan)
+                return None
+            self.stats["native"] += 1
+            return [outs[k] if fresh else values[k] for fresh, k in plan.results]
+        finally:
+            self._lock.release()
 
     def _run_rest(self, plan):
         for table, step in plan.rest:
@@ -104,12 +107,14 @@ class NativeProgram:
                     return -1            # the Python schedule raises it, with the node's story
         return 0
 
-    def _plan_for(self, values):
+    def _plan_for(self, values, may_plan=True):
         """The plan for these inputs' signature (made now if need be), or None."""
         key = tuple([driver.layout_key(v) for v in values])
         if None in key:
             return None
         plan = self.plans.get(key)
+        if not may_plan and not isinstance(plan, Plan):
+            return None
         if plan is None or isinstance(plan, int):
             failures = plan or 0
             if failures >= MAX_PLAN_ATTEMPTS or len(self.plans) >= MAX_PLANS and plan is None:
