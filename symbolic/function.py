@@ -238,7 +238,8 @@ class Function:
         # backends/llvm/program.py); profiling times every node, so it takes the general path.
         run_native = getattr(self.program, "run_native", None)
         self._native = run_native if run_native is not None and not self.profile else None
-        self._quick_kinds = [i.variable.dtype if i.variable.ndim == 0 else None for i in self.ins]
+        self._quick_kinds = [np.dtype(i.variable.dtype).type if i.variable.ndim == 0 else None
+                             for i in self.ins]
         if self.profile:
             self.profile_stats.rewrite_times = self.rewrite_times
             self.profile_stats.compile_time = self.compile_times["backend"]
@@ -326,14 +327,18 @@ class Function:
     def _quick_arguments(self, args):
         """The arguments as they are when a native plan can check them itself: ndarrays
         (the plan compares their dtype, shape and strides with those of filtered values it
-        was made for) and Python ints for int64 scalars; None to filter them all."""
+        was made for), NumPy scalars of a scalar input's dtype and Python ints for int64
+        scalars as 0-d arrays; None to filter them all."""
         if self.trust_input:
             return list(args)
         values = list(args)
         for k, (a, kind) in enumerate(zip(args, self._quick_kinds)):
             if a.__class__ is np.ndarray:
                 continue
-            if a.__class__ is int and kind == "int64" and -_INT64_LIMIT <= a < _INT64_LIMIT:
+            if a.__class__ is kind:             # a NumPy scalar of the input's dtype
+                values[k] = np.array(a)
+                continue
+            if a.__class__ is int and kind is np.int64 and -_INT64_LIMIT <= a < _INT64_LIMIT:
                 values[k] = np.array(a, dtype=np.int64)
                 continue
             return None
