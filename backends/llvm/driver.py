@@ -451,42 +451,50 @@ def adapter(ret, types):
 
 class Records:
     """A growing table of records, with the Python objects its words point at kept alive.
-
-    ``add`` appends a record and, when ``run_now``, also runs it at once (plans are made
-    by running the schedule, so later steps see real values and layouts)."""
+    A kernel may still be compiling (``jit.Pending``): its address is looked up when the
+    table is finished."""
 
     def __init__(self):
-        self.words = []
+        self.entries = []
         self.keep = []
-        self.count = 0
         self._table = None
 
-    def add(self, adapter_address, kernel_address, words, keep=(), run_now=True):
-        words = [int(w) for w in words]
-        self.keep.extend(keep)
-        if run_now:
-            buf = np.array(words or [0], dtype=np.int64)
-            rc = _RECORD_T(adapter_address)(kernel_address or 0, buf.ctypes.data)
-            if rc != 0:
-                raise PlanFailure(f"a native step failed while planning (status {rc})")
-        self.words.extend([adapter_address, kernel_address or 0, len(words)] + words)
-        self.count += 1
+    @property
+    def count(self):
+        return len(self.entries)
 
-    def add_call(self, cfunc, args, run_now=True):
-        """A record calling ctypes function ``cfunc`` with ``args`` (Python values)."""
+    def add(self, adapter_address, kernel, words, keep=()):
+        self.keep.extend(keep)
+        self.entries.append((adapter_address, kernel, [int(w) for w in words]))
+
+    def add_call(self, cfunc, args):
+        """A record calling ctypes function (or ``jit.Pending``) ``cfunc`` with ``args``."""
         ret, types, convert = signature_of(cfunc)
         if len(args) != len(types):
             raise TypeError(f"driver: {len(args)} arguments for a kernel taking {len(types)}")
         words = [c(a) for c, a in zip(convert, args)]
         keep = [a for a, t in zip(args, cfunc.argtypes) if t is ctypes.py_object]
-        self.add(adapter(ret, types), ctypes.cast(cfunc, ctypes.c_void_p).value, words,
-                 keep=keep + [cfunc], run_now=run_now)
+        self.add(adapter(ret, types), cfunc, words, keep=keep + [cfunc])
 
     def table(self):
-        """The finished table (a read-only int64 array ending in a zero adapter)."""
+        """The finished table (an int64 array ending in a zero adapter)."""
         if self._table is None:
-            self._table = np.array(self.words + [0, 0, 0], dtype=np.int64)
+            words = []
+            for adapter_address, kernel, args in self.entries:
+                if isinstance(kernel, jit.Pending):
+                    kernel = kernel.result()
+                if not isinstance(kernel, int):
+                    self.keep.append(kernel)
+                    kernel = ctypes.cast(kernel, ctypes.c_void_p).value
+                words += [adapter_address, kernel, len(args)] + args
+            self._table = np.array(words + [0, 0, 0], dtype=np.int64)
         return self._table
+
+
+def run_record(adapter_address, words):
+    """Run one record of the driver's own functions from Python (planning)."""
+    buf = np.array(words or [0], dtype=np.int64)
+    return _RECORD_T(adapter_address)(0, buf.ctypes.data)
 
 
 class PlanFailure(Exception):

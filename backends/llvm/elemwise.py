@@ -42,15 +42,12 @@ _NP_DTYPES = {d: np.dtype(d) for d in DTYPES}
 
 
 def _build(key, make_ir, ftype):
-    with _lock:
-        fn = _kernels.get(key)
-        if fn is None:
-            ir, name = make_ir()
-            addr = jit.compile_ir(ir, [name])[name]
-            fn = ftype(addr)
-            fn._ir = ir
-            _kernels[key] = fn
+    def make():
+        ir, name = make_ir()
+        fn = ftype(jit.compile_ir(ir, [name])[name])
+        fn._ir = ir
         return fn
+    return jit.cached_function(_kernels, _lock, key, make, ftype)
 
 
 def _norm_steps(steps):
@@ -134,7 +131,7 @@ class FusedKernel:
 
     def flat_kernel(self, scalar_mask=0):
         fn = self._flat.get(scalar_mask)
-        if fn is None:
+        if fn is None or isinstance(fn, jit.Pending):
             fn = _build(self._key + ("flat", scalar_mask),
                         lambda: elem_ir_flat(self.steps, self.n_inputs, self.input_dtypes,
                                               self.outputs, scalar_mask), _FLAT_T)
@@ -261,7 +258,8 @@ class FusedKernel:
             raise ValueError("llvm kernel: more than 32 dimensions")
         meta = (np.array(cshape + [s for st in cstrides for s in st], dtype=np.int64),)
         fn = self.strided_kernel(classes)
-        if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64:
+        if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64 \
+                and not isinstance(fn, jit.Pending):
             # the arrays were used as given: their layout alone decides the call next time
             self._strided[_layout_key(outs + tuple(ins))] = (fn, len(cshape), meta)
         return ("strided", fn, len(cshape), meta)

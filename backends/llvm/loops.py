@@ -141,14 +141,11 @@ _compiled = {}
 def compile_kernel(key, make_source, n_scalars, extra_ctypes=()):
     """The ctypes function for a kernel (built by ``make_source() -> KernelSource`` on first
     need, then cached in memory by ``key`` and on disk by jit.py)."""
-    with _lock:
-        fn = _compiled.get(key)
-        if fn is None:
-            ir, name = make_source().finish()
-            addr = jit.compile_ir(ir, [name])[name]
-            ftype = ctypes.CFUNCTYPE(None, ctypes.py_object, *([ctypes.c_int64] * n_scalars),
-                                     *extra_ctypes)
-            fn = ftype(addr)
-            fn.ir = ir
-            _compiled[key] = fn
+    ftype = ctypes.CFUNCTYPE(None, ctypes.py_object, *([ctypes.c_int64] * n_scalars), *extra_ctypes)
+
+    def make():
+        ir, name = make_source().finish()
+        fn = ftype(jit.compile_ir(ir, [name])[name])
+        fn.ir = ir
         return fn
+    return jit.cached_function(_compiled, _lock, key, make, ftype)

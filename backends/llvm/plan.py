@@ -23,7 +23,7 @@ shared state changes, as in ``backends.numpy.Program``.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import driver
+from . import driver, jit
 from .driver import PlanFailure, Records
 
 try:
@@ -163,6 +163,7 @@ class Planner:
             self.claims.setdefault(s, j)
         self.fresh, self.fresh_for, self._temps = [], {}, []
         self.segments = [Records()]
+        self.queue = []
         self.executing, self.deferred = True, False
         self.results = [None] * len(prog.output_slots)
         deferred_slots = {s for _, _, outs, _ in prog.deferred_steps for s in outs}
@@ -277,6 +278,7 @@ class Planner:
         return [self.view(src, r.shape, r.strides, offset)]
 
     def _python_step(self, node, values):
+        self.flush()
         thunk = self.lowering(node, None)
         results = [np.asarray(r) for r in thunk(*[v.array for v in values])]
         outs = [self.output(k, r.shape, r.dtype) for k, r in enumerate(results)]
@@ -290,8 +292,8 @@ class Planner:
         """``fn(out arrays, in arrays)`` run from Python between native segments (a kernel
         that splits itself over the thread pool)."""
         step = CallStep(self.node, fn, ins, outs)
-        if self.executing:
-            step.run()
+        self.flush()
+        step.run()
         self.segments.append(step)
         self.segments.append(Records())
 
@@ -343,13 +345,30 @@ class Planner:
         return k
 
     def call(self, cfunc, *args):
-        """A record calling a compiled kernel (run at once unless planning the deferred
-        steps, which write shared storage)."""
-        self.segments[-1].add_call(cfunc, args, run_now=self.executing)
+        """A record calling a compiled kernel (``cfunc``: a ctypes function, or a
+        ``jit.Pending`` one still compiling)."""
+        self.segments[-1].add_call(cfunc, args)
+        if self.executing:
+            self.queue.append((cfunc, args))
 
     def record(self, adapter_address, words, keep=()):
         """A record of one of the driver's own functions (``driver.fixed()``)."""
-        self.segments[-1].add(adapter_address, 0, words, keep=keep, run_now=self.executing)
+        self.segments[-1].add(adapter_address, 0, words, keep=keep)
+        if self.executing:
+            self.queue.append((None, (adapter_address, words)))
+
+    def flush(self):
+        """Run the records planned so far, for a step that reads their values now.
+
+        Records run while planning only when something needs their results (an index
+        that a slice reads, a step in Python): planning otherwise looks at layouts only,
+        so the kernels can compile on the pool meanwhile (``jit.compiling_in_background``).
+        The deferred steps, which write shared storage, never run here."""
+        queue, self.queue = self.queue, []
+        for cfunc, args in queue:
+            rc = cfunc(*args) if cfunc is not None else driver.run_record(*args)
+            if rc:
+                raise PlanFailure(f"a native step failed while planning (status {rc})")
 
     def check_status(self, status):
         """A record failing the call when the int64 word ``status`` (the plan's) is nonzero."""
@@ -391,4 +410,7 @@ class Planner:
 
 
 def make_plan(program, fgraph, lowering, values):
-    return Planner(program, fgraph, lowering).build(values)
+    """The ``Plan`` of ``program`` for the signature of ``values``; kernels not compiled
+    yet compile on the pool while planning goes on."""
+    with jit.compiling_in_background():
+        return Planner(program, fgraph, lowering).build(values)

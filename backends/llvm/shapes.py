@@ -71,6 +71,7 @@ def _plan_subtensor(planner, node, values):
         return None                        # a fixed view (plan.py)
     if any(v.array.ndim != 0 or v.array.dtype != np.int64 for v in index):
         return None
+    planner.flush()                        # the index values, computed by earlier records
     picked = x.array[build_index(spec, [v.array for v in index])]
     items, it, dim = [], iter(index), 0
     for entry in spec:
