@@ -302,3 +302,24 @@ def test_large_kernels_split_over_threads_inside_a_plan(rng, threads):
             assert_same(fast(v), ref(v), rtol=1e-4)
     plan, = native_plans(fast)
     assert ("0 Python steps" in plan) == (threads == 1), plan
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_random_draws_of_several_trials_and_a_corrupt_state(dtype):
+    streams = [S.RandomStreams(seed=3), S.RandomStreams(seed=3)]
+    x = S.tensor(dtype, (None, None), "x")
+    fa, fb = (S.function([x], x * srng.uniform(size=x.shape, low=-1.0, high=2.0, dtype=dtype)
+                         + srng.binomial(size=x.shape, n=3, p=0.3), mode=mode)
+              for srng, mode in zip(streams, (LLVM, REF)))
+    xv = np.ones((3, 5), dtype)
+    for _ in range(3):
+        np.testing.assert_array_equal(fa(xv), fb(xv))
+    assert native_plans(fa)[0].endswith("0 Python steps")
+    for srng in streams:
+        for state, _ in srng.state_updates:
+            state.set_value(np.array([1, 2, 2 ** 33, 0], np.int64))
+    with pytest.raises(ValueError, match="random state"):
+        fb(xv)
+    with pytest.raises(ValueError, match="random state"):
+        fa(xv)
+    assert streams[0].state_updates[0][0].get_value()[2] == 2 ** 33      # unchanged

@@ -369,14 +369,14 @@ def _register_planners():
     from symbolic.ops.elemwise import Cast, Elemwise
     from symbolic.ops.fused import FusedElemwise, FusedReduce
     from symbolic.ops.reduce import Reduce
-    from . import conv, pool, rows, shapes
+    from . import conv, pool, random, rows, shapes
     for op_type in (Elemwise, Cast, FusedElemwise):
         register_planner(op_type)(_plan_elementwise)
     for op_type in (Reduce, FusedReduce):
         register_planner(op_type)(_plan_reduction)
     register_planner(Dot)(_plan_dot)
     register_planner(Gemm)(_plan_gemm)
-    for module in (conv, pool, rows, shapes):
+    for module in (conv, pool, random, rows, shapes):
         for op_type, fn in module.PLANNERS.items():
             register_planner(op_type)(fn)
 

@@ -331,6 +331,10 @@ class Planner:
         self.keep.append(a)
         return a
 
+    def output_scratch(self, shape, dtype):
+        """A work buffer as a ``Value`` (for the plan's helpers: ``reshape``, ``copy``...)."""
+        return Value(self.scratch(shape, dtype), OWNED, True)
+
     def inplace_input(self, values):
         """The input the node may overwrite (the in-place plan's choice, where the plan's
         buffers allow it), or None."""
