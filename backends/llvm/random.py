@@ -13,6 +13,10 @@ cross-iteration state and vectorizes: the 32x32->64-bit products become packed m
 
 ``Normal`` stays on the reference: its log/cos/sin would differ from NumPy's in the last
 place, and the stream must be the same on every backend.
+
+The native driver's plans use a variant of each kernel that reads the key and run counter
+from the state array and writes the advanced state itself (``from_state``), so a training
+step with dropout needs no Python at all.
 """
 import numpy as np
 
