@@ -41,10 +41,10 @@ _REDUCE_T = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, _PYOBJ, _PYOB
 _NP_DTYPES = {d: np.dtype(d) for d in DTYPES}
 
 
-def _build(key, make_ir, ftype):
+def _build(key, make_ir, ftype, unroll=True):
     def make():
         ir, name = make_ir()
-        fn = ftype(jit.compile_ir(ir, [name])[name])
+        fn = ftype(jit.compile_ir(ir, [name], unroll=unroll)[name])
         fn._ir = ir
         return fn
     return jit.cached_function(_kernels, _lock, key, make, ftype)
@@ -134,14 +134,14 @@ class FusedKernel:
         if fn is None or isinstance(fn, jit.Pending):
             fn = _build(self._key + ("flat", scalar_mask),
                         lambda: elem_ir_flat(self.steps, self.n_inputs, self.input_dtypes,
-                                              self.outputs, scalar_mask), _FLAT_T)
+                                              self.outputs, scalar_mask), _FLAT_T, unroll=False)
             self._flat[scalar_mask] = fn
         return fn
 
     def strided_kernel(self, classes):
         return _build(self._key + ("strided", tuple(classes)),
                       lambda: elem_ir_strided(self.steps, self.n_inputs, self.input_dtypes,
-                                               self.outputs, classes), _STRIDED_T)
+                                               self.outputs, classes), _STRIDED_T, unroll=False)
 
     def ir(self, variant="flat", scalar_mask=0, classes=None):
         if variant == "flat":
