@@ -168,6 +168,10 @@ def _source(kind, g, dt):
     image_size = b.op("mul", b.op("mul", a["C"], a["H"]), a["W"])
     if kind == "grad_inputs":
         memzero(b, arr["dx"], b.op("mul", a["B"], image_size), size)
+
+    def dw_t():
+        """The K x F transposed weight gradient, after the F x NB*P planes in ``tmp``."""
+        return b.gep(mem, arr["tmp"], b.op("mul", F, b.op("mul", a["NB"], P)))
     n_chunks = b.op("sdiv", b.op("add", a["B"], b.op("sub", a["NB"], 1)), a["NB"])
 
     def per_chunk(q):
@@ -207,7 +211,10 @@ def _source(kind, g, dt):
             columns_of_x()
             if_then(b, several, lambda: planes(lambda plane, t: memcopy(b, t, plane, nbytes)))
             beta = b.select(b.icmp("eq", q, 0), b.const(mem, 0.0), b.const(mem, 1.0))
-            _gemm_call(k, dt, _NO_TRANS, _TRANS, F, K, N, operand, N, arr["col"], N, beta, arr["dw"], K)
+            # dW^T (K x F) = col (K x N) @ operand^T: OpenBLAS runs this shape 20-30% faster
+            # than dW = operand @ col^T (network3's second layer); transposed once at the end
+            _gemm_call(k, dt, _NO_TRANS, _TRANS, K, F, N, arr["col"], N, operand, N, beta,
+                       dw_t(), F)
         else:
             if_then(b, several, lambda: planes(lambda plane, t: memcopy(b, t, plane, nbytes)))
             _gemm_call(k, dt, _TRANS, _NO_TRANS, K, N, F, arr["w"], K, operand, N,
@@ -215,6 +222,13 @@ def _source(kind, g, dt):
             images(lambda i, image: _col2im(k, g, dt, b.gep(mem, arr["col"], b.op("mul", i, P)), N,
                                             b.gep(mem, arr["dx"], b.op("mul", image, image_size))))
     for_range(b, 0, n_chunks, per_chunk, "q")
+    if kind == "grad_weights":
+        def per_f(f):
+            def per_k(kk):
+                v = b.load(mem, b.gep(mem, dw_t(), b.op("add", b.op("mul", kk, F), f)))
+                b.store(v, b.gep(mem, arr["dw"], b.op("add", b.op("mul", f, K), kk)))
+            for_range(b, 0, K, per_k, "kk")
+        for_range(b, 0, F, per_f, "ft")
     return k
 
 
@@ -222,7 +236,8 @@ def conv_kernel(kind, geometry, dtype):
     """The native kernel ``fn(arrays, B, C, H, W, F, OH, OW, KH, KW, NB, gemm_address)``;
     ``arrays`` is (x, w, out, col, tmp), (x, gz, dw, col, tmp) or (w, gz, dx, col, tmp) for
     ``kind`` forward, grad_weights or grad_inputs, all C-contiguous of ``dtype``; ``col``
-    holds at least C*KH*KW * NB*OH*OW values and ``tmp`` F * NB*OH*OW."""
+    holds at least C*KH*KW * NB*OH*OW values and ``tmp`` F * NB*OH*OW (plus C*KH*KW * F for
+    the weight gradient)."""
     import ctypes
     return compile_kernel(("conv", kind, geometry.key(), dtype),
                           lambda: _source(kind, geometry, dtype), len(_SIZES), [ctypes.c_void_p])
@@ -277,7 +292,7 @@ def _lowering(kind):
         def call(geo, sizes, arrays):
             if 0 in sizes:
                 return None
-            nb, n_col, n_tmp = _chunking(geo, sizes)
+            nb, n_col, n_tmp = _chunking(geo, sizes, kind)
             col, tmp = scratch.get("col", n_col, dt), scratch.get("tmp", n_tmp, dt)
             conv_kernel(kind, geo, dtype)(tuple(arrays) + (col, tmp), *sizes, geo.kh, geo.kw, nb, gemm)
             return arrays[2]
@@ -327,12 +342,13 @@ def _lowering(kind):
     return lower
 
 
-def _chunking(geo, sizes):
-    """(images per GEMM, column buffer size, GEMM result buffer size) for these sizes."""
+def _chunking(geo, sizes, kind):
+    """(images per GEMM, column buffer size, ``tmp`` buffer size) for these sizes: ``tmp``
+    holds F x nb*P GEMM values, and for the weight gradient its K x F transpose after them."""
     B, C, _, _, F, OH, OW = sizes
     K, P = C * geo.kh * geo.kw, OH * OW
     nb = max(1, min(B, -(-_GEMM_COLUMNS // P), _COLUMN_BUDGET // (K * P)))
-    return nb, K * nb * P, F * nb * P
+    return nb, K * nb * P, F * nb * P + (K * F if kind == "grad_weights" else 0)
 
 
 def _planner(kind):
@@ -374,7 +390,7 @@ def _planner(kind):
             return None
         first, second = planner.contiguous(values[0]), planner.contiguous(values[1])
         out = planner.output(0, out_shape, dt)
-        nb, n_col, n_tmp = _chunking(geo, sizes)
+        nb, n_col, n_tmp = _chunking(geo, sizes, kind)
         col, tmp = planner.scratch(max(n_col, 1), dt), planner.scratch(max(n_tmp, 1), dt)
         planner.call(conv_kernel(kind, geo, dtype), (first.array, second.array, out.array, col, tmp),
                      *sizes, geo.kh, geo.kw, nb, gemm)
