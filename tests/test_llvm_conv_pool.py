@@ -73,6 +73,27 @@ def test_conv_kernels_chunk_the_batch(rng, monkeypatch, images_per_gemm):
     test_conv_kernels_match_the_reference(rng, xs, ws, "valid", (1, 1), True, "float64")
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_convolutions_split_over_threads(rng, monkeypatch, threads):
+    """By images: each thread its own work buffers, the weight gradient summed at the end;
+    through the Python schedule and through a native plan."""
+    import backends.llvm.conv as native_conv
+    monkeypatch.setattr(native_conv, "_PARALLEL_MIN_FLOPS", 1e4)
+    with S.config.change_flags(threads=threads):
+        test_conv_kernels_match_the_reference(rng, (7, 2, 6, 5), (3, 2, 3, 2), "valid", (1, 1), True, "float64")
+        x, w = S.dtensor4("x"), S.dtensor4("w")
+        y = S.conv2d(x, w)
+        out = [y, *S.grad((y ** 2).sum(), [x, w])]
+        fast = S.function([x, w], out, mode=S.Mode(linker="llvm"))
+        ref = S.function([x, w], out, mode=S.Mode(linker="numpy"))
+        xv, wv = rng.normal(size=(5, 3, 8, 8)), rng.normal(size=(4, 3, 3, 3))
+        for _ in range(2):
+            for a, b in zip(fast(xv, wv), ref(xv, wv)):
+                np.testing.assert_allclose(a, b, **TOL["float64"])
+    steps = fast.program.describe()[0]
+    assert ("0 Python steps" in steps) == (threads == 1), steps
+
+
 def test_conv_kernels_take_non_contiguous_inputs(rng):
     x = rng.normal(size=(3, 2, 9, 16)).astype("float32")[:, :, ::-1, ::2]
     w = np.asfortranarray(rng.normal(size=(4, 2, 3, 3)).astype("float32"))

@@ -23,6 +23,7 @@ import numpy as np
 
 from symbolic.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv_output_length, padding_for
 
+from . import threads
 from .blas import blas
 from .loops import KernelSource, compile_kernel, for_range, if_then, memcopy, memzero, smax, smin
 
@@ -292,6 +293,9 @@ def _lowering(kind):
         def call(geo, sizes, arrays):
             if 0 in sizes:
                 return None
+            if _split_over_threads(geo, sizes):
+                _Split(kind, geo, dtype, gemm)(arrays, sizes)
+                return arrays[2]
             nb, n_col, n_tmp = _chunking(geo, sizes, kind)
             col, tmp = scratch.get("col", n_col, dt), scratch.get("tmp", n_tmp, dt)
             conv_kernel(kind, geo, dtype)(tuple(arrays) + (col, tmp), *sizes, geo.kh, geo.kw, nb, gemm)
@@ -342,6 +346,54 @@ def _lowering(kind):
     return lower
 
 
+# Convolutions of at least this many FLOPs (about a millisecond of work) are split over
+# config.threads threads by images (forking and joining threads costs 25-70 us).
+_PARALLEL_MIN_FLOPS = 50e6
+
+
+def _split_over_threads(geo, sizes):
+    B, C, _, _, F, OH, OW = sizes
+    return threads.count() > 1 and B > 1 and 2 * B * F * OH * OW * C * geo.kh * geo.kw >= _PARALLEL_MIN_FLOPS
+
+
+class _Split:
+    """One convolution split by images over the thread pool: each range of images runs the
+    kernel with work buffers of its own; the weight gradient's partial sums are added at
+    the end (the other two kinds write disjoint images)."""
+
+    def __init__(self, kind, geo, dtype, gemm):
+        self.kind, self.geo, self.dtype, self.gemm = kind, geo, np.dtype(dtype), gemm
+        self.fn = conv_kernel(kind, geo, dtype)
+        self.buffers = {}
+
+    def _buffer(self, key, n):
+        buf = self.buffers.get(key)
+        if buf is None or buf.size < n:
+            buf = self.buffers[key] = np.empty(max(n, 1), self.dtype)
+        return buf
+
+    def __call__(self, arrays, sizes):
+        kind, geo = self.kind, self.geo
+        first, second, out = arrays
+        batched = (1,) if kind == "grad_inputs" else (0, 1) if kind == "grad_weights" else (0,)
+
+        def part(lo, hi):
+            sub = (hi - lo,) + tuple(sizes[1:])
+            nb, n_col, n_tmp = _chunking(geo, sub, kind)
+            ins = [a[lo:hi] if k in batched else a for k, a in enumerate((first, second))]
+            if kind == "grad_weights":
+                target = out if lo == 0 else self._buffer(("dw", lo), out.size).reshape(-1)[:out.size].reshape(out.shape)
+            else:
+                target = out[lo:hi]
+            self.fn((*ins, target, self._buffer(("col", lo), n_col), self._buffer(("tmp", lo), n_tmp)),
+                    *sub, geo.kh, geo.kw, nb, self.gemm)
+            return None if target is out or kind != "grad_weights" else target
+        partials = threads.run_split(part, sizes[0], align=1)
+        for p in partials:
+            if p is not None:
+                out += p
+
+
 def _chunking(geo, sizes, kind):
     """(images per GEMM, column buffer size, ``tmp`` buffer size) for these sizes: ``tmp``
     holds F x nb*P GEMM values, and for the weight gradient its K x F transpose after them."""
@@ -390,6 +442,10 @@ def _planner(kind):
             return None
         first, second = planner.contiguous(values[0]), planner.contiguous(values[1])
         out = planner.output(0, out_shape, dt)
+        if _split_over_threads(geo, sizes):
+            split = _Split(kind, geo, dtype, gemm)
+            planner.python_call(lambda outs, ins: split(ins + outs, sizes), [out], [first, second])
+            return [out]
         nb, n_col, n_tmp = _chunking(geo, sizes, kind)
         col, tmp = planner.scratch(max(n_col, 1), dt), planner.scratch(max(n_tmp, 1), dt)
         planner.call(conv_kernel(kind, geo, dtype), (first.array, second.array, out.array, col, tmp),

@@ -45,16 +45,16 @@ def _workers(n):
         return _pool
 
 
-def slices(n, parts):
+def slices(n, parts, align=_ALIGN):
     """``parts`` contiguous (lo, hi) ranges covering [0, n), aligned, none empty."""
     step = -(-n // parts)
-    step = -(-step // _ALIGN) * _ALIGN
+    step = -(-step // align) * align
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
-def run_split(part, n):
+def run_split(part, n, align=_ALIGN):
     """``part(lo, hi)`` over slices of [0, n) on ``config.threads`` threads; the results."""
-    ranges = slices(n, count())
+    ranges = slices(n, count(), align)
     if len(ranges) == 1:
         return [part(*ranges[0])]
     futures = [_workers(len(ranges) - 1).submit(part, lo, hi) for lo, hi in ranges[1:]]
