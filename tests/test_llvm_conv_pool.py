@@ -157,6 +157,25 @@ def test_pool_kernels_match_the_reference(rng, ws, stride, pad, ignore_border, m
                                    err_msg=str(shape))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
+def test_large_pooling_splits_over_threads(rng, monkeypatch, threads, mode):
+    import backends.llvm.threads as pool_threads
+    monkeypatch.setattr(pool_threads, "PARALLEL_MIN_ELEMENTS", 16)
+    with S.config.change_flags(threads=threads):
+        test_pool_kernels_match_the_reference(rng, (3, 2), (1, 2), (0, 0), False, mode, "float64")
+        x = S.dtensor4("x")
+        y = S.pool_2d(x, (2, 2), ignore_border=True, mode=mode)
+        out = [y, S.grad((y ** 2).sum(), x)]
+        fast = S.function([x], out, mode=S.Mode(linker="llvm"))
+        ref = S.function([x], out, mode=S.Mode(linker="numpy"))
+        xv = rng.permutation(5 * 3 * 8 * 6).reshape(5, 3, 8, 6) / 7.0
+        for _ in range(2):
+            for a, b in zip(fast(xv), ref(xv)):
+                np.testing.assert_allclose(a, b, **TOL["float64"])
+    assert "Pool" in fast.program.describe()[0]          # split: run from Python
+
+
 def test_pool_kernels_take_non_contiguous_inputs(rng):
     x = rng.normal(size=(4, 6, 10)).astype("float32").transpose(0, 2, 1)
     op = Pool((2, 2))

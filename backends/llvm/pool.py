@@ -15,6 +15,7 @@ import numpy as np
 
 from symbolic.ops.pool import Pool, PoolGrad, pool_output_length
 
+from . import threads
 from .loops import KernelSource, Slot, compile_kernel, for_range, if_then, memzero, smax, smin
 
 _IR = {"float32": "float", "float64": "double"}
@@ -166,6 +167,19 @@ def _flat(a, dtype):
     return a.reshape((int(np.prod(a.shape[:-2])),) + a.shape[-2:])
 
 
+def _split(n, rows, cols):
+    return threads.count() > 1 and n > 1 and n * rows * cols >= threads.PARALLEL_MIN_ELEMENTS
+
+
+def _run(fn, arrays, n, rows, cols, out_hw):
+    """The kernel over the (N, ...) arrays, split over the thread pool by planes when big."""
+    if not _split(n, rows, cols):
+        fn(tuple(arrays), n, rows, cols, *out_hw)
+        return
+    threads.run_split(lambda lo, hi: fn(tuple(a[lo:hi] for a in arrays), hi - lo, rows, cols, *out_hw),
+                      n, align=1)
+
+
 def _lower(kind):
     def lower(node, inplace_k):
         dtype = node.outputs[0].dtype
@@ -188,11 +202,11 @@ def _lower(kind):
             cfg = _Config(op, _is_clipped(op, rows, cols, out_hw), _covers(op, rows, cols, out_hw), dtype)
             if kind == "forward":
                 out = np.empty(x.shape[:-2] + out_hw, dtype=dt)
-                arrays = (flat[0], out)
+                arrays = (flat[0], out.reshape((n,) + out_hw))
             else:
                 out = np.empty(x.shape, dtype=dt)
-                arrays = tuple(flat if op.mode == "max" else flat[1:]) + (out,)
-            pool_kernel(kind, cfg)(arrays, n, rows, cols, *out_hw)
+                arrays = tuple(flat if op.mode == "max" else flat[1:]) + (out.reshape(flat[0].shape),)
+            _run(pool_kernel(kind, cfg), arrays, n, rows, cols, out_hw)
             return [out]
         run.how = "native: LLVM pooling kernel"
         return run
@@ -218,11 +232,15 @@ def _planner(kind):
         flat = [planner.reshape(planner.contiguous(v), (n,) + v.array.shape[-2:]) for v in values]
         if kind == "forward":
             out = planner.output(0, x.shape[:-2] + out_hw, dtype)
-            arrays = (flat[0].array, out.array)
+            ins, flat_out = flat[:1], planner.reshape(out, (n,) + out_hw)
         else:
             out = planner.output(0, x.shape, dtype)
-            arrays = tuple(f.array for f in (flat if op.mode == "max" else flat[1:])) + (out.array,)
-        planner.call(pool_kernel(kind, cfg), arrays, n, rows, cols, *out_hw)
+            ins, flat_out = (flat if op.mode == "max" else flat[1:]), planner.reshape(out, (n, rows, cols))
+        fn = pool_kernel(kind, cfg)
+        if _split(n, rows, cols):
+            planner.python_call(lambda outs, ins: _run(fn, ins + outs, n, rows, cols, out_hw), [flat_out], ins)
+        else:
+            planner.call(fn, tuple(v.array for v in ins) + (flat_out.array,), n, rows, cols, *out_hw)
         return [out]
     return plan
 
