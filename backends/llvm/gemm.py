@@ -19,11 +19,23 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SCALARS = ("ta", "tb", "m", "n", "k", "lda", "ldb", "ldc")
 
 
-def _source(dtype):
-    k = KernelSource(("a", "b", "c"), _SCALARS, extra=[("alpha", "double"), ("beta", "double"), ("gemm", "ptr")])
+def _source(dtype, alpha_dtype=None, beta_dtype=None):
+    """The gemm call with alpha and beta as double arguments, or, given their dtypes, read
+    from 0-d arrays when it runs (the native driver's arguments are fixed, while alpha is
+    often a variable learning rate)."""
+    from_arrays = alpha_dtype is not None
+    k = KernelSource(("a", "b", "c") + (("alpha", "beta") if from_arrays else ()), _SCALARS,
+                     extra=([] if from_arrays else [("alpha", "double"), ("beta", "double")])
+                     + [("gemm", "ptr")])
     b, a, arr = k.b, k.args, k.arrays
     ty = _IR[dtype]
-    alpha, beta = (b.conv("fptrunc", a[s], ty) if ty == "float" else a[s] for s in ("alpha", "beta"))
+    scalars = []
+    for name, dt in (("alpha", alpha_dtype), ("beta", beta_dtype)):
+        v, vty = (b.load(_IR[dt], arr[name]), _IR[dt]) if from_arrays else (a[name], "double")
+        if vty != ty:
+            v = b.conv("fptrunc" if ty == "float" else "fpext", v, ty)
+        scalars.append(v)
+    alpha, beta = scalars
     ints = ", ".join(f"i64 {a[s]}" for s in ("m", "n", "k"))
     ta, tb = (b.conv("trunc", a[s], "i32") for s in ("ta", "tb"))
     b.line(f"call void {a['gemm']}(i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, {ints}, {ty} {alpha}, "
@@ -37,30 +49,9 @@ def _kernel(dtype):
                           [ctypes.c_double, ctypes.c_double, ctypes.c_void_p])
 
 
-def _scalar_source(dtype, alpha_dtype, beta_dtype):
-    """The gemm with alpha and beta read from 0-d arrays when it runs (the native driver's
-    arguments are fixed, while alpha is often a variable learning rate)."""
-    k = KernelSource(("a", "b", "c", "alpha", "beta"), _SCALARS, extra=[("gemm", "ptr")])
-    b, a, arr = k.b, k.args, k.arrays
-    ty = _IR[dtype]
-    scalars = []
-    for name, dt in (("alpha", alpha_dtype), ("beta", beta_dtype)):
-        v = b.load(_IR[dt], arr[name])
-        if _IR[dt] != ty:
-            v = b.conv("fptrunc" if ty == "float" else "fpext", v, ty)
-        scalars.append(v)
-    alpha, beta = scalars
-    ints = ", ".join(f"i64 {a[s]}" for s in ("m", "n", "k"))
-    ta, tb = (b.conv("trunc", a[s], "i32") for s in ("ta", "tb"))
-    b.line(f"call void {a['gemm']}(i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, {ints}, {ty} {alpha}, "
-           f"ptr {arr['a']}, i64 {a['lda']}, ptr {arr['b']}, i64 {a['ldb']}, {ty} {beta}, "
-           f"ptr {arr['c']}, i64 {a['ldc']})")
-    return k
-
-
 def _scalar_kernel(dtype, alpha_dtype, beta_dtype):
     return compile_kernel(("gemm-scalars", dtype, alpha_dtype, beta_dtype),
-                          lambda: _scalar_source(dtype, alpha_dtype, beta_dtype), len(_SCALARS),
+                          lambda: _source(dtype, alpha_dtype, beta_dtype), len(_SCALARS),
                           [ctypes.c_void_p])
 
 
