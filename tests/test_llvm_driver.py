@@ -323,3 +323,19 @@ def test_random_draws_of_several_trials_and_a_corrupt_state(dtype):
     with pytest.raises(ValueError, match="random state"):
         fa(xv)
     assert streams[0].state_updates[0][0].get_value()[2] == 2 ** 33      # unchanged
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_argmax_and_argmin_rows_match_numpy(rng, dtype):
+    x = S.tensor(dtype, (None, None, None), "x")
+    outs = [S.argmax(x, axis=-1), S.argmin(x, axis=2), S.argmax(x), S.argmax(x, axis=1)]
+    fast, ref = compile_both([x], outs)
+    v = rng.integers(0, 4, (3, 5, 7)).astype(dtype)          # ties: the first one wins
+    v[0, 1, 3] = np.nan
+    v[1, 2, [2, 5]] = np.nan                                   # the first NaN wins
+    v[2, 0, 0] = -np.inf
+    for value in (v, v[:, ::-1, ::2], np.ones((2, 1, 1), dtype)):
+        for a, b in zip(fast(value), ref(value)):
+            np.testing.assert_array_equal(a, b)
+    plan = native_plans(fast)[0]
+    assert plan.count("ArgReduce") == 1, plan                  # only the axis-1 one is in Python

@@ -6,6 +6,9 @@ order of operations: log-softmax and the cross-entropy shift by the row maximum 
 is finite; softmax divides by the sum of exponentials.  Results agree with the reference to
 the last-place accuracy of exp and log.
 
+Argmax and argmin along the last axis are row kernels too (network3's accuracy), in plans of
+the native driver.
+
 The cross-entropy kernels take the common form only (one label per row, ``k`` equal to the
 number of rows, labels in range); anything else runs the reference, which also raises its
 errors.
@@ -14,6 +17,7 @@ import numpy as np
 
 from symbolic.ops.crossentropy import SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad
 from symbolic.ops.nnet import LogSoftmax, Softmax
+from symbolic.ops.reduce import ArgReduce
 
 from .loops import KernelSource, Slot, compile_kernel, for_range, if_then
 
@@ -116,12 +120,38 @@ def _source(kind, dtype, label_dtype=None):
     return k
 
 
+def _arg_source(kind, dtype):
+    """``out[r]``: the index of the first maximum (minimum) of row ``r``, or of its first NaN,
+    as NumPy's argmax (argmin) gives it."""
+    ty = _IR[dtype]
+    k = KernelSource(("x", "out"), ("rows", "n", "d_stride"))
+    b, a, arr = k.b, k.args, k.arrays
+    better = "ogt" if kind == "argmax" else "olt"
+
+    def per_row(r):
+        row = b.gep(ty, arr["x"], b.op("mul", r, a["n"]))
+        best, where = Slot(b, ty, b.load(ty, row)), Slot(b, "i64", b.const("i64", 0))
+
+        def visit(j):
+            v = b.load(ty, b.gep(ty, row, j))
+            take = b.op("or", b.fcmp(better, v, best.get()),
+                        b.op("and", b.isnan(v), b.fcmp("ord", best.get(), best.get())))
+            best.set(b.select(take, v, best.get()))
+            where.set(b.select(take, j, where.get()))
+        for_range(b, 1, a["n"], visit, "j")
+        b.store(where.get(), b.gep("i64", arr["out"], r))
+    for_range(b, 0, a["rows"], per_row, "r")
+    return k
+
+
 def row_kernel(kind, dtype, label_dtype=None):
     """``fn(arrays, rows, n, d_stride)`` over C-contiguous (rows, n) arrays of ``dtype``; the
     cross-entropy kernels also take one label per row (``label_dtype``), ``d`` (one value per
     row, or one for all: stride 0) and an int64 ``status`` set to 1, with nothing else
     written, when a label is outside [0, n)."""
-    return compile_kernel(("rows", kind, dtype, label_dtype), lambda: _source(kind, dtype, label_dtype), 3)
+    make = (lambda: _arg_source(kind, dtype)) if kind in ("argmax", "argmin") else \
+        (lambda: _source(kind, dtype, label_dtype))
+    return compile_kernel(("rows", kind, dtype, label_dtype), make, 3)
 
 
 # ----------------------------------------------------------------------------------------
@@ -243,5 +273,19 @@ def _plan_xent(kind):
 
 LOWERINGS = {Softmax: _lower_softmax("softmax"), LogSoftmax: _lower_softmax("log_softmax"),
              SoftmaxCrossEntropy: _lower_xent("xent"), SoftmaxCrossEntropyGrad: _lower_xent("xent_grad")}
+def _plan_arg(planner, node, values):
+    """argmax/argmin along the last axis, or of the flattened array (network3's accuracy)."""
+    x = values[0].array
+    kind, axis = "arg" + node.op.kind, node.op.axis
+    if x.dtype.name not in _IR or x.size == 0 or axis is not None and axis not in (-1, x.ndim - 1):
+        return None
+    x = planner.contiguous(values[0])
+    n = x.array.size if axis is None else x.array.shape[-1]
+    out = planner.output(0, () if axis is None else x.array.shape[:-1], np.int64)
+    planner.call(row_kernel(kind, x.array.dtype.name), (x.array, out.array), x.array.size // n, n, 0)
+    return [out]
+
+
 PLANNERS = {Softmax: _plan_softmax("softmax"), LogSoftmax: _plan_softmax("log_softmax"),
-            SoftmaxCrossEntropy: _plan_xent("xent"), SoftmaxCrossEntropyGrad: _plan_xent("xent_grad")}
+            SoftmaxCrossEntropy: _plan_xent("xent"), SoftmaxCrossEntropyGrad: _plan_xent("xent_grad"),
+            ArgReduce: _plan_arg}
