@@ -407,6 +407,7 @@ class ProfileStats:
         self.rewrite_times, self.compile_time = {}, 0.0
         self.calls, self.call_time = 0, 0.0
         self.op_times = {}   # op description -> [calls, seconds, how it ran]
+        self.notes = []      # lines a backend adds (how profiling changes what runs)
 
     def record(self, op_label, seconds, how):
         entry = self.op_times.setdefault(op_label, [0, 0.0, how])
@@ -420,6 +421,7 @@ class ProfileStats:
                  f"  backend compile: {self.compile_time * 1e3:.2f} ms",
                  f"  calls: {self.calls}, total {self.call_time * 1e3:.2f} ms",
                  f"  {'op':<40} {'calls':>8} {'total ms':>10} {'%':>6}  runs as"]
+        lines += [f"  note: {n}" for n in self.notes]
         total = sum(t for _, t, _ in self.op_times.values()) or 1.0
         for label, (n, t, how) in sorted(self.op_times.items(), key=lambda kv: -kv[1][1]):
             lines.append(f"  {label:<40} {n:>8} {t * 1e3:>10.3f} {100 * t / total:>6.1f}  {how}")

@@ -87,6 +87,7 @@ def test_llvm_profile_says_what_ran_natively():
     assert f(np.ones((4, 3), "float32")) == 4 * 2 * 49
     text = f.profile_summary(file="str")
     assert "native: LLVM" in text and "gemm" in text
+    assert "one native call" in text
 
 
 def test_cache_command_clears_the_configured_folder(tmp_path):
