@@ -339,3 +339,18 @@ def test_argmax_and_argmin_rows_match_numpy(rng, dtype):
             np.testing.assert_array_equal(a, b)
     plan = native_plans(fast)[0]
     assert plan.count("ArgReduce") == 1, plan                  # only the axis-1 one is in Python
+
+
+def test_buffers_whose_lifetimes_do_not_overlap_share_memory(rng):
+    x = S.matrix("x")
+    ws = [S.shared(rng.standard_normal((16, 16)).astype(np.float32) / 4) for _ in range(6)]
+    h = x
+    for w in ws:
+        h = S.tanh(S.dot(h, w)).T.T * 1.5            # a Dot, then a fused group: two buffers
+    out = [h.sum(), S.grad(h.sum(), ws[0])]
+    fast, ref = compile_both([x], out)
+    for _ in range(3):
+        v = rng.standard_normal((8, 16)).astype(np.float32)
+        assert_same(fast(v), ref(v), rtol=1e-4)
+    plan, = fast.program.plans.values()
+    assert plan.memory["blocks"] < plan.memory["buffers"], plan.memory

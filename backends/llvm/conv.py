@@ -447,7 +447,7 @@ def _planner(kind):
             planner.python_call(lambda outs, ins: split(ins + outs, sizes), [out], [first, second])
             return [out]
         nb, n_col, n_tmp = _chunking(geo, sizes, kind)
-        col, tmp = planner.scratch(max(n_col, 1), dt), planner.scratch(max(n_tmp, 1), dt)
+        col, tmp = planner.work_buffer(max(n_col, 1), dt), planner.work_buffer(max(n_tmp, 1), dt)
         planner.call(conv_kernel(kind, geo, dtype), (first.array, second.array, out.array, col, tmp),
                      *sizes, geo.kh, geo.kw, nb, gemm)
         return [out]

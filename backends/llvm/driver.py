@@ -465,7 +465,7 @@ class Records:
 
     def add(self, adapter_address, kernel, words, keep=()):
         self.keep.extend(keep)
-        self.entries.append((adapter_address, kernel, [int(w) for w in words]))
+        self.entries.append((adapter_address, kernel, [int(w) for w in words], tuple(keep)))
 
     def add_call(self, cfunc, args):
         """A record calling ctypes function (or ``jit.Pending``) ``cfunc`` with ``args``."""
@@ -480,7 +480,7 @@ class Records:
         """The finished table (an int64 array ending in a zero adapter)."""
         if self._table is None:
             words = []
-            for adapter_address, kernel, args in self.entries:
+            for adapter_address, kernel, args, _ in self.entries:
                 if isinstance(kernel, jit.Pending):
                     kernel = kernel.result()
                 if not isinstance(kernel, int):

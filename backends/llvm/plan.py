@@ -81,6 +81,19 @@ def _layout_only_ops():
     return (Shape,)
 
 
+def _arrays_of(step):
+    """The arrays a record (``Records`` entry) or a Python step reads or writes."""
+    if isinstance(step, PythonStep):
+        return step.ins + step.outs
+    found = []
+    for obj in step[3]:
+        if isinstance(obj, np.ndarray):
+            found.append(obj)
+        elif isinstance(obj, tuple):
+            found.extend(a for a in obj if isinstance(a, np.ndarray))
+    return found
+
+
 class Plan:
     """What one input signature runs; see ``backends.llvm.program``."""
 
@@ -162,6 +175,7 @@ class Planner:
         for j, s in enumerate(prog.output_slots):
             self.claims.setdefault(s, j)
         self.fresh, self.fresh_for, self._temps = [], {}, []
+        self.owned, self.fixed_views = [], []
         self.segments = [Records()]
         self.queue = []
         self.executing, self.deferred = True, False
@@ -183,11 +197,56 @@ class Planner:
                 and not self.segments[-1].count:
             self.segments.pop()
         self._check_updates()
+        self._place_buffers()
         bind = driver.bind_table(proxies, values)
         fresh = driver.fresh_table([p for p, _, _ in self.fresh])
         specs = [(shape, dtype) for _, shape, dtype in self.fresh]
-        return Plan(bind, fresh, self.segments, specs, self.results,
+        plan = Plan(bind, fresh, self.segments, specs, self.results,
                     [self.slots, self.keep, proxies, [p for p, _, _ in self.fresh]])
+        plan.memory = self.memory
+        return plan
+
+    def _place_buffers(self):
+        """Give the plan's own buffers their memory: in the order the steps first use them,
+        each takes a free block no smaller than it from those whose last use has passed, or a
+        new block (the in-place plan's reuse of dead buffers, extended to every buffer)."""
+        base_of = {id(p): p for p in self.owned}
+        for view, src, _ in self.fixed_views:
+            if id(src) in base_of:
+                base_of[id(view)] = base_of[id(src)]
+        first, last = {}, {}
+        position = 0
+        for segment in self.segments:
+            steps = segment.entries if isinstance(segment, Records) else [segment]
+            for step in steps:
+                for a in _arrays_of(step):
+                    p = base_of.get(id(a))
+                    if p is not None:
+                        first.setdefault(id(p), position)
+                        last[id(p)] = position
+                position += 1
+        blocks = []                            # uint8 arrays
+        free, busy = [], []                    # block numbers; (last use, block number)
+        for p in sorted((p for p in self.owned if id(p) in first), key=lambda p: first[id(p)]):
+            start = first[id(p)]
+            free += [k for end, k in busy if end < start]
+            busy = [(end, k) for end, k in busy if end >= start]
+            need = max(p.nbytes, 1)
+            fits = [k for k in free if blocks[k].nbytes >= need + 63]
+            if fits:
+                k = min(fits, key=lambda k: blocks[k].nbytes)
+                free.remove(k)
+            else:
+                k = len(blocks)
+                blocks.append(np.empty(need + 63, np.uint8))     # room to align to 64 bytes
+            busy.append((last[id(p)], k))
+            address = blocks[k].ctypes.data
+            driver.set_data(p, address + (-address) % 64)
+        for view, src, offset in self.fixed_views:
+            driver.set_data(view, src.__array_interface__["data"][0] + offset)
+        self.keep.append(blocks)
+        self.memory = {"buffers": len(first), "blocks": len(blocks),
+                       "bytes": sum(b.nbytes for b in blocks)}
 
     def _check_updates(self):
         """Updates must fit their shared variables' static shapes (``Function`` checks every
@@ -308,7 +367,18 @@ class Planner:
             v = self._new_fresh(shape, dtype)
             self.fresh_for[id(v.array)] = (slot, j)
             return v
-        return Value(np.empty(shape, dtype), OWNED, True)
+        return self._owned(shape, dtype)
+
+    def _owned(self, shape, dtype):
+        """A buffer of the plan's own: a proxy whose memory ``_place_buffers`` assigns once
+        the plan is complete (several values whose lifetimes do not overlap share memory);
+        until then it points at memory of its own, for the records run while planning."""
+        temp = np.empty(shape, dtype)
+        self._temps.append(temp)
+        p = proxy(temp.shape, temp.strides, temp.dtype)
+        driver.set_data(p, temp.ctypes.data)
+        self.owned.append(p)
+        return Value(p, OWNED, True)
 
     def _new_fresh(self, shape, dtype):
         dtype = np.dtype(dtype)
@@ -326,14 +396,20 @@ class Planner:
         raise PlanFailure("a fresh output lost its place")
 
     def scratch(self, shape, dtype):
-        """A work buffer of the plan's own (not a value of the schedule)."""
+        """A buffer of the plan's own whose contents last from call to call (a constant
+        written while planning, a status word): never shared."""
         a = np.empty(shape, dtype)
         self.keep.append(a)
         return a
 
+    def work_buffer(self, shape, dtype):
+        """A buffer that one record writes and reads (columns of a convolution): it may
+        share memory with other values and work buffers."""
+        return self._owned(shape, dtype).array
+
     def output_scratch(self, shape, dtype):
-        """A work buffer as a ``Value`` (for the plan's helpers: ``reshape``, ``copy``...)."""
-        return Value(self.scratch(shape, dtype), OWNED, True)
+        """An intermediate as a ``Value`` (for the plan's helpers: ``reshape``, ``copy``...)."""
+        return self._owned(shape, dtype)
 
     def inplace_input(self, values):
         """The input the node may overwrite (the in-place plan's choice, where the plan's
@@ -384,6 +460,7 @@ class Planner:
         driver.set_data(p, src.array.__array_interface__["data"][0] + offset)
         if src.fixed:
             self.keep.append(src.array)
+            self.fixed_views.append((p, src.array, offset))
             return Value(p, VIEW, True)
         self.record(driver.fixed().set_view, [id(p), id(src.array), offset], keep=[p, src.array])
         return Value(p, VIEW, False)
@@ -397,7 +474,7 @@ class Planner:
         """``v`` itself when C-contiguous, else a copy the plan makes every call."""
         if v.array.flags.c_contiguous:
             return v
-        out = Value(np.empty(v.array.shape, v.array.dtype), OWNED, True)
+        out = self._owned(v.array.shape, v.array.dtype)
         self.copy(out, v)
         return out
 
