@@ -354,3 +354,18 @@ def test_buffers_whose_lifetimes_do_not_overlap_share_memory(rng):
         assert_same(fast(v), ref(v), rtol=1e-4)
     plan, = fast.program.plans.values()
     assert plan.memory["blocks"] < plan.memory["buffers"], plan.memory
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_few_rows_times_a_large_transposed_matrix(rng, dtype):
+    """``d @ W.T`` with few rows runs as ``(W @ d.T).T`` (faster in OpenBLAS): the same values,
+    through a plan and through the Python schedule."""
+    d, w = S.tensor(dtype, (None, None), "d"), S.tensor(dtype, (None, None), "w")
+    fast, ref = compile_both([d, w], [S.dot(d, w.T), S.dot(d, w.T) * 2])
+    with S.config.change_flags(native_driver=False):
+        slow = S.function([d, w], [S.dot(d, w.T), S.dot(d, w.T) * 2], mode=LLVM)
+    for m in (1, 5, 40):
+        dv, wv = rng.random((m, 300)).astype(dtype), rng.random((400, 300)).astype(dtype)
+        expect = ref(dv, wv)
+        assert_same(fast(dv, wv), expect, rtol=1e-5)
+        assert_same(slow(dv, wv), expect, rtol=1e-5)

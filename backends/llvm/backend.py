@@ -12,7 +12,7 @@ from symbolic.ops.linalg import Dot
 
 from . import threads
 from .blas import blas
-from .gemm import gemm_for
+from .gemm import better_transposed, gemm_for
 from .plan import register_planner
 
 LOWERINGS = {}
@@ -78,10 +78,12 @@ def _dot(node, inplace_k):
     gemm = gemm_for(dtype) or blas().gemm
 
     def run(a, b):
-        out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
         if a.shape[1] != b.shape[0]:
             raise ValueError(f"dot: shapes {a.shape} and {b.shape} are not aligned")
-        return [gemm(1.0, a, b, 0.0, out)]
+        if better_transposed(a, b):
+            out_t = gemm(1.0, b.T, a.T, 0.0, np.empty((b.shape[1], a.shape[0]), dtype=dtype))
+            return [np.ascontiguousarray(out_t.T)]
+        return [gemm(1.0, a, b, 0.0, np.empty((a.shape[0], b.shape[1]), dtype=dtype))]
     run.how = f"native: {blas().name} gemm"
     return run
 
@@ -335,9 +337,20 @@ def _plan_dot(planner, node, values):
     out = planner.output(0, (a.array.shape[0], b.array.shape[1]), dtype)
     one, zero = planner.scratch((), dtype), planner.scratch((), dtype)
     one[...], zero[...] = 1, 0
+    if better_transposed(a.array, b.array):
+        out_t = planner.output_scratch((b.array.shape[1], a.array.shape[0]), dtype)
+        fn, args = gemm.native_call(_transposed(planner, b).array, _transposed(planner, a).array,
+                                    out_t.array, one, zero)
+        planner.call(fn, *args)
+        planner.copy(out, _transposed(planner, out_t))
+        return [out]
     fn, args = gemm.native_call(a.array, b.array, out.array, one, zero)
     planner.call(fn, *args)
     return [out]
+
+
+def _transposed(planner, v):
+    return planner.view(v, v.array.shape[::-1], v.array.strides[::-1])
 
 
 def _plan_gemm(planner, node, values):

@@ -67,6 +67,16 @@ def _operand(x):
     return None
 
 
+def better_transposed(a, b):
+    """Whether ``a @ b`` runs faster as ``(b.T @ a.T).T`` (then transposed into place): for a
+    few rows times a large transposed matrix, backpropagation's ``d @ W.T``, OpenBLAS is
+    1.5x faster the other way round (measured: 10 x 1000 by 1000 x 1000, 745 -> 490 us)."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] > 32 or b.size < 1 << 16:
+        return False
+    fb = _operand(b) if b.itemsize else None
+    return fb is not None and fb[0] == _TRANS and _operand(a) is not None
+
+
 class Gemm:
     """``gemm(alpha, a, b, beta, c)`` for one dtype: same contract as ``Blas.gemm`` (``c``
     C-contiguous, updated in place and returned), with the per-layout work cached."""
