@@ -56,7 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timed runs per system; the median is shown")
     p.add_argument("--threads", type=int, default=1, help="threads for BLAS, the backends and torch")
     p.add_argument("--systems", default="llvm,numpy,hand,torch",
-                   help="comma-separated subset of llvm,numpy,hand,torch")
+                   help="comma-separated subset of llvm,numpy,hand,torch, and llvm-nodes (the LLVM "
+                        "backend with native_driver=False: one Python call per node; not a peer)")
     p.add_argument("--check", action="store_true",
                    help="first check that the peers compute the same losses and updates as ours")
     return p.parse_args(argv)
@@ -452,6 +453,9 @@ def measure(name, mb, systems, steps, repeats, torch, threads):
         if linker in systems:
             steppers[linker], net = build_ours(specs, mb, data, eta, lmbda, linker)
             weights = [(p.get_value(), q.get_value()) for p, q in zip(net.params[::2], net.params[1::2])]
+    if "llvm-nodes" in systems:
+        with S.config.change_flags(native_driver=False):
+            steppers["llvm-nodes"], _ = build_ours(specs, mb, data, eta, lmbda, "llvm")
     if weights is None:
         _, net = build_ours(specs, mb, data, eta, lmbda, "numpy")   # only for the initial weights
         weights = [(p.get_value(), q.get_value()) for p, q in zip(net.params[::2], net.params[1::2])]
@@ -486,9 +490,11 @@ def main(args):
     if args.check:
         for name in names:
             check(name, torch, args.threads)
-    header = (f"{'workload':<8} {'mb':>4} {'steps':>5} {'ours-llvm':>10} {'ours-numpy':>10} "
-              f"{'numpy-hand':>10} {'torch':>10} {'llvm/best peer':>14} {'llvm GFLOP/s':>12} "
-              f"{'% of GEMM':>9}")
+    nodes = "llvm-nodes" in systems
+    header = (f"{'workload':<8} {'mb':>4} {'steps':>5} {'ours-llvm':>10} "
+              + (f"{'llvm-nodes':>10} " if nodes else "")
+              + f"{'ours-numpy':>10} {'numpy-hand':>10} {'torch':>10} {'llvm/best peer':>14} "
+              f"{'llvm GFLOP/s':>12} {'% of GEMM':>9}")
     print("\ntraining throughput, examples/s (median of "
           f"{args.repeats} runs; higher is better)")
     print(header)
@@ -500,7 +506,9 @@ def main(args):
             llvm = r.get("llvm")
             ratio = f"{llvm / max(peers):.2f}x" if llvm and peers else "-"
             gflops = llvm * flops_per_example(WORKLOADS[name][1]) / 1e9 if llvm else None
-            print(f"{name:<8} {mb:>4} {steps:>5} {fmt(llvm):>10} {fmt(r.get('numpy')):>10} "
+            print(f"{name:<8} {mb:>4} {steps:>5} {fmt(llvm):>10} "
+                  + (f"{fmt(r.get('llvm-nodes')):>10} " if nodes else "")
+                  + f"{fmt(r.get('numpy')):>10} "
                   f"{fmt(r.get('hand')):>10} {fmt(r.get('torch')):>10} {ratio:>14} "
                   f"{fmt(gflops) if gflops else '-':>12} "
                   f"{f'{100 * gflops / gemm:.0f}%' if gflops else '-':>9}", flush=True)
