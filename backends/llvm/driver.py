@@ -450,9 +450,7 @@ def adapter(ret, types):
 
 
 class Records:
-    """A growing table of records, with the Python objects its words point at kept alive.
-    A kernel may still be compiling (``jit.Pending``): its address is looked up when the
-    table is finished."""
+    """A growing table of records, with the Python objects its words point at kept alive."""
 
     def __init__(self):
         self.entries = []
@@ -468,7 +466,7 @@ class Records:
         self.entries.append((adapter_address, kernel, [int(w) for w in words], tuple(keep)))
 
     def add_call(self, cfunc, args):
-        """A record calling ctypes function (or ``jit.Pending``) ``cfunc`` with ``args``."""
+        """A record calling ctypes function ``cfunc`` with ``args`` (Python values)."""
         ret, types, convert = signature_of(cfunc)
         if len(args) != len(types):
             raise TypeError(f"driver: {len(args)} arguments for a kernel taking {len(types)}")
@@ -481,8 +479,6 @@ class Records:
         if self._table is None:
             words = []
             for adapter_address, kernel, args, _ in self.entries:
-                if isinstance(kernel, jit.Pending):
-                    kernel = kernel.result()
                 if not isinstance(kernel, int):
                     self.keep.append(kernel)
                     kernel = ctypes.cast(kernel, ctypes.c_void_p).value

@@ -47,7 +47,7 @@ def _build(key, make_ir, ftype, unroll=True):
         fn = ftype(jit.compile_ir(ir, [name], unroll=unroll)[name])
         fn._ir = ir
         return fn
-    return jit.cached_function(_kernels, _lock, key, make, ftype)
+    return jit.cached_function(_kernels, _lock, key, make)
 
 
 def _norm_steps(steps):
@@ -131,7 +131,7 @@ class FusedKernel:
 
     def flat_kernel(self, scalar_mask=0):
         fn = self._flat.get(scalar_mask)
-        if fn is None or isinstance(fn, jit.Pending):
+        if fn is None:
             fn = _build(self._key + ("flat", scalar_mask),
                         lambda: elem_ir_flat(self.steps, self.n_inputs, self.input_dtypes,
                                               self.outputs, scalar_mask), _FLAT_T, unroll=False)
@@ -258,8 +258,7 @@ class FusedKernel:
             raise ValueError("llvm kernel: more than 32 dimensions")
         meta = (np.array(cshape + [s for st in cstrides for s in st], dtype=np.int64),)
         fn = self.strided_kernel(classes)
-        if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64 \
-                and not isinstance(fn, jit.Pending):
+        if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64:
             # the arrays were used as given: their layout alone decides the call next time
             self._strided[_layout_key(outs + tuple(ins))] = (fn, len(cshape), meta)
         return ("strided", fn, len(cshape), meta)

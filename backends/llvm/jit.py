@@ -15,25 +15,19 @@
   carries a header (magic, key, payload length and digest) that is checked before LLVM sees
   the bytes, so a truncated or corrupted file is a miss and gets rewritten.
 * MCJIT never frees code: compiled functions live as long as the process.
-* Compiling is thread-safe: each thread parses, optimizes and emits with an LLVM context and
-  a target machine of its own (neither may be shared between threads), and only linking
-  into the engine is serialized.  ``background(fn)`` runs ``fn`` (a kernel's IR generation
-  and compile) on a pool of ``config.threads`` threads, which llvmlite's calls, releasing
-  the GIL, keep busy in parallel: the native driver's planner (plan.py) compiles a
-  function's kernels this way.
+* Compiles do not run in parallel: llvmlite serializes every call into LLVM with a global
+  lock, and compiling a function's kernels on two threads was measured no faster than on one.
 
 Usage::
 
     addrs = compile_ir(ir_text, ["kernel_name"])   # {name: address}
     text = assembly(ir_text)                          # optimized x86 assembly, for tests
 """
-import contextlib
 import hashlib
 import os
 import struct
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 # Bump when the code generators change in a way that the IR text would not show.
 CODEGEN_VERSION = 1
@@ -66,34 +60,21 @@ class _Jit:
             return target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
                                                 reloc="default", codemodel="jitdefault",
                                                 jit=True)
-        self.machine = machine
+        self.tm = machine()                      # ours: optimization, objects, assembly
         engine_tm = machine()                    # MCJIT takes ownership of this one
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), engine_tm)
         self.fingerprint = repr((CODEGEN_VERSION, llvmlite.__version__, llvm.llvm_version_info,
                                  self.triple, self.cpu, self.features, sorted(PIPELINE.items())))
-        self._local = threading.local()
-
-    def tools(self):
-        """This thread's (LLVM context, target machine)."""
-        loc = self._local
-        if not hasattr(loc, "tm"):
-            loc.context, loc.tm = self.llvm.create_context(), self.machine()
-        return loc.context, loc.tm
-
-    @property
-    def tm(self):
-        return self.tools()[1]
 
     def optimized(self, ir, unroll=True):
         llvm = self.llvm
-        context, tm = self.tools()
-        mod = llvm.parse_assembly(ir, context=context)
+        mod = llvm.parse_assembly(ir)
         mod.verify()
         pto = llvm.create_pipeline_tuning_options(speed_level=PIPELINE["speed_level"])
         pto.loop_vectorization = PIPELINE["loop_vectorization"]
         pto.slp_vectorization = PIPELINE["slp_vectorization"]
         pto.loop_unrolling = PIPELINE["loop_unrolling"] and unroll
-        pb = llvm.create_pass_builder(tm, pto)
+        pb = llvm.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
         return mod
 
@@ -188,44 +169,18 @@ def compile_ir(ir, names, use_cache=True, unroll=True):
     with _lock:
         if key in _loaded:
             return {n: _loaded[key][n] for n in names}
-    obj = _read_cache(key) if use_cache else None
-    hit = obj is not None
-    if not hit:
-        obj = j.tm.emit_object(j.optimized(ir, unroll))
-        if use_cache:
-            _write_cache(key, obj)
-    with _lock:
-        stats["disk_hits" if hit else "disk_misses"] += 1
-        stats["compiled"] += not hit
-        if key not in _loaded:            # another thread may have linked it meanwhile
-            _loaded[key] = j.load(obj, names)
-        return dict(_loaded[key])
-
-
-_pool = None
-_pool_size = 0
-
-
-def _forget_pool():
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def background(fn):
-    """A future of ``fn()`` run on the compile pool (``config.threads`` threads), or None
-    with one thread (then compile in the caller)."""
-    from symbolic.config import config
-    global _pool, _pool_size
-    n = config.threads
-    if n < 2:
-        return None
-    with _lock:
-        if _pool is None or _pool_size != n:
-            _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="llvm-jit"), n
-        return _pool.submit(fn)
+        obj = _read_cache(key) if use_cache else None
+        if obj is None:
+            stats["disk_misses"] += 1
+            obj = j.tm.emit_object(j.optimized(ir, unroll))
+            stats["compiled"] += 1
+            if use_cache:
+                _write_cache(key, obj)
+        else:
+            stats["disk_hits"] += 1
+        addrs = j.load(obj, names)
+        _loaded[key] = addrs
+        return dict(addrs)
 
 
 def optimized_ir(ir):
@@ -258,62 +213,10 @@ def clear_cache():
     shutil.rmtree(cache_dir(), ignore_errors=True)
 
 
-class Pending:
-    """A kernel compiling on the pool: call it (which waits), or ``result()`` for the ctypes
-    function.  It carries the function's C signature, which is known before it compiles."""
-
-    def __init__(self, future, ftype):
-        self.future = future
-        self.argtypes, self.restype = ftype._argtypes_, ftype._restype_
-
-    def result(self):
-        return self.future.result()
-
-    def __call__(self, *args):
-        return self.future.result()(*args)
-
-
-_mode = threading.local()
-
-
-@contextlib.contextmanager
-def compiling_in_background():
-    """Within it (on this thread), kernels not compiled yet come back as ``Pending``."""
-    old = getattr(_mode, "background", False)
-    _mode.background = True
-    try:
-        yield
-    finally:
-        _mode.background = old
-
-
-def cached_function(cache, lock, key, make, ftype):
-    """``cache[key]``, made by ``make()`` (a ctypes function of type ``ftype``) on first
-    need: on the compile pool inside ``compiling_in_background``, else here and now."""
-    in_background = getattr(_mode, "background", False)
+def cached_function(cache, lock, key, make):
+    """``cache[key]``, made by ``make()`` (a compiled ctypes function) on first need."""
     with lock:
         fn = cache.get(key)
-        if fn is None and in_background:
-            future = background(make)
-            if future is not None:
-                fn = cache[key] = Pending(future, ftype)
-                future.add_done_callback(lambda f: _settle(cache, lock, key, fn, f))
-                return fn
-    if fn is None:
-        fn = make()
-        with lock:
-            fn = cache.setdefault(key, fn)
-    if isinstance(fn, Pending) and not in_background:
-        return fn.result()
-    return fn
-
-
-def _settle(cache, lock, key, pending, future):
-    """Replace a finished ``Pending`` by its function (or forget it if compiling failed:
-    the next request compiles again and raises the error where it is wanted)."""
-    with lock:
-        if cache.get(key) is pending:
-            if future.exception() is None:
-                cache[key] = future.result()
-            else:
-                del cache[key]
+        if fn is None:
+            fn = cache[key] = make()
+        return fn

@@ -148,4 +148,4 @@ def compile_kernel(key, make_source, n_scalars, extra_ctypes=()):
         fn = ftype(jit.compile_ir(ir, [name])[name])
         fn.ir = ir
         return fn
-    return jit.cached_function(_compiled, _lock, key, make, ftype)
+    return jit.cached_function(_compiled, _lock, key, make)

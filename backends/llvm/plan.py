@@ -23,7 +23,7 @@ shared state changes, as in ``backends.numpy.Program``.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import driver, jit
+from . import driver
 from .driver import PlanFailure, Records
 
 try:
@@ -425,8 +425,7 @@ class Planner:
         return k
 
     def call(self, cfunc, *args):
-        """A record calling a compiled kernel (``cfunc``: a ctypes function, or a
-        ``jit.Pending`` one still compiling)."""
+        """A record calling a compiled kernel (``cfunc``: a ctypes function)."""
         self.segments[-1].add_call(cfunc, args)
         if self.executing:
             self.queue.append((cfunc, args))
@@ -442,8 +441,8 @@ class Planner:
 
         Records run while planning only when something needs their results (an index
         that a slice reads, a step in Python): planning otherwise looks at layouts only,
-        so the kernels can compile on the pool meanwhile (``jit.compiling_in_background``).
-        The deferred steps, which write shared storage, never run here."""
+        and the first call runs them all anyway.  The deferred steps, which write shared
+        storage, never run here."""
         queue, self.queue = self.queue, []
         for cfunc, args in queue:
             rc = cfunc(*args) if cfunc is not None else driver.run_record(*args)
@@ -491,7 +490,5 @@ class Planner:
 
 
 def make_plan(program, fgraph, lowering, values):
-    """The ``Plan`` of ``program`` for the signature of ``values``; kernels not compiled
-    yet compile on the pool while planning goes on."""
-    with jit.compiling_in_background():
-        return Planner(program, fgraph, lowering).build(values)
+    """The ``Plan`` of ``program`` for the signature of ``values``."""
+    return Planner(program, fgraph, lowering).build(values)
