@@ -369,3 +369,34 @@ def test_few_rows_times_a_large_transposed_matrix(rng, dtype):
         expect = ref(dv, wv)
         assert_same(fast(dv, wv), expect, rtol=1e-5)
         assert_same(slow(dv, wv), expect, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(64, 8, 16), (8, 8, 64)])
+def test_gemm_split_by_rows_or_columns_over_threads(rng, monkeypatch, shape):
+    """Inside a plan that splits kernels over our threads, OpenBLAS runs single-threaded and
+    large GEMMs are split by rows (tall C) or columns (wide C) of C."""
+    import backends.llvm.conv as native_conv
+    import backends.llvm.gemm as native_gemm
+    from backends.llvm.blas import blas
+    monkeypatch.setattr(native_gemm, "PARALLEL_MIN_MNK", 16)
+    monkeypatch.setattr(native_conv, "_PARALLEL_MIN_FLOPS", 1e3)
+    m, k, n = shape
+    with S.config.change_flags(threads=2):
+        x, a, img = S.matrix("x"), S.matrix("a"), S.tensor4("img")
+        w = S.shared(rng.random((k, n)).astype(np.float32), name="w")
+        filt = S.shared(rng.random((2, 1, 3, 3)).astype(np.float32), name="filt")
+        y = S.dot(x, w)
+        out = [y, S.conv2d(img, filt).sum()]
+        upd = [(w, w - 0.1 * S.dot(a.T, y))]
+        fast = S.function([x, a, img], out, updates=upd, mode=LLVM)
+        w2 = S.shared(w.get_value(), name="w2")
+        ref = S.function([x, a, img], [S.dot(x, w2), S.conv2d(img, filt).sum()],
+                         updates=[(w2, w2 - 0.1 * S.dot(a.T, S.dot(x, w2)))], mode=REF)
+        for _ in range(3):
+            xv, av = rng.random((m, k)).astype(np.float32), rng.random((m, k)).astype(np.float32)
+            iv = rng.random((4, 1, 6, 6)).astype(np.float32)
+            assert_same(fast(xv, av, iv), ref(xv, av, iv), rtol=1e-4)
+            assert_same(w.get_value(), w2.get_value(), rtol=1e-4)
+        plan, = fast.program.plans.values()
+        assert plan.parallel
+        assert blas().threads == 2                 # restored after each call

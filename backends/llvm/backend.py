@@ -12,7 +12,7 @@ from symbolic.ops.linalg import Dot
 
 from . import threads
 from .blas import blas
-from .gemm import better_transposed, gemm_for
+from .gemm import better_transposed, gemm_for, worth_splitting
 from .plan import register_planner
 
 LOWERINGS = {}
@@ -56,7 +56,9 @@ class LLVMBackend:
         """The schedule, run by one native call per call (``native_driver``) unless
         profiling, which times every node and so runs them one by one from Python."""
         from symbolic.config import config
-        # OpenBLAS with more threads than free cores collapses on a busy machine: follow the flag.
+        # OpenBLAS with more threads than free cores collapses on a busy machine: follow the
+        # flag.  (Plans that split kernels over our own threads run it single-threaded
+        # meanwhile: program.py.)
         blas().set_num_threads(config.threads)
         program = Program(fgraph, profile, lowering=lower if profile is not None else _unlabelled)
         if profile is not None:
@@ -281,7 +283,7 @@ def _plan_elementwise(planner, node, values):
             outs.append(planner.output(i, full, o.dtype))
     out_arrays = tuple(v.array for v in outs)
     if int(np.prod(full)) >= threads.PARALLEL_MIN_ELEMENTS and threads.count() > 1:
-        planner.python_call(kernel, outs, values)          # split over the thread pool
+        planner.python_call(kernel, outs, values, splits=True)
         return outs
     call = kernel.native_call(out_arrays, arrays)
     if call is None:
@@ -335,6 +337,10 @@ def _plan_dot(planner, node, values):
         return None
     a, b = operands
     out = planner.output(0, (a.array.shape[0], b.array.shape[1]), dtype)
+    if worth_splitting(a.array.shape[0], b.array.shape[1], a.array.shape[1]):
+        # from Python: over our threads inside plans that split kernels, else OpenBLAS's
+        planner.python_call(lambda outs, ins: gemm(1.0, *ins, 0.0, outs[0]), [out], [a, b])
+        return [out]
     one, zero = planner.scratch((), dtype), planner.scratch((), dtype)
     one[...], zero[...] = 1, 0
     if better_transposed(a.array, b.array):
@@ -376,6 +382,10 @@ def _plan_gemm(planner, node, values):
     else:
         out = planner.output(0, shape, dtype)
         planner.copy(out, c)
+    if worth_splitting(*shape, a.array.shape[1]):
+        planner.python_call(lambda outs, ins: gemm(float(ins[0]), ins[1], ins[2], float(ins[3]), outs[0]),
+                            [out], [alpha, a, b, beta])
+        return [out]
     fn, args = gemm.native_call(a.array, b.array, out.array, alpha.array, beta.array)
     planner.call(fn, *args)
     return [out]

@@ -388,7 +388,8 @@ class _Split:
             self.fn((*ins, target, self._buffer(("col", lo), n_col), self._buffer(("tmp", lo), n_tmp)),
                     *sub, geo.kh, geo.kw, nb, self.gemm)
             return None if target is out or kind != "grad_weights" else target
-        partials = threads.run_split(part, sizes[0], align=1)
+        with blas().single_threaded():
+            partials = threads.run_split(part, sizes[0], align=1)
         for p in partials:
             if p is not None:
                 out += p
@@ -444,7 +445,8 @@ def _planner(kind):
         out = planner.output(0, out_shape, dt)
         if _split_over_threads(geo, sizes):
             split = _Split(kind, geo, dtype, gemm)
-            planner.python_call(lambda outs, ins: split(ins + outs, sizes), [out], [first, second])
+            planner.python_call(lambda outs, ins: split(ins + outs, sizes), [out], [first, second],
+                                splits=True)
             return [out]
         nb, n_col, n_tmp = _chunking(geo, sizes, kind)
         col, tmp = planner.work_buffer(max(n_col, 1), dt), planner.work_buffer(max(n_tmp, 1), dt)

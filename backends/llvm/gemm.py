@@ -11,6 +11,7 @@ import ctypes
 
 import numpy as np
 
+from . import threads
 from .blas import blas
 from .loops import KernelSource, compile_kernel
 
@@ -77,6 +78,29 @@ def better_transposed(a, b):
     return fb is not None and fb[0] == _TRANS and _operand(a) is not None
 
 
+# GEMMs of at least this many multiply-adds (m*n*k; about a millisecond) are split over
+# config.threads threads by rows or columns of C when OpenBLAS runs single-threaded: in the
+# plans that split convolutions over our own threads (program.py), where OpenBLAS threads
+# would oversubscribe the cores.  Otherwise OpenBLAS's own threads, which hand work over
+# faster than a Python pool, take the GEMM.
+PARALLEL_MIN_MNK = 1 << 23
+
+
+def worth_splitting(m, n, k):
+    return threads.count() > 1 and m * n * k >= PARALLEL_MIN_MNK
+
+
+def split_ranges(m, n, k):
+    """``("rows" | "cols", ranges)`` splitting an m x n x k GEMM over our threads now (OpenBLAS
+    single-threaded and the GEMM large), or None."""
+    parts = threads.count()
+    if not worth_splitting(m, n, k) or getattr(blas(), "threads", 1) > 1:
+        return None
+    if m >= n:
+        return "rows", threads.slices(m, parts, align=8)
+    return "cols", threads.slices(n, parts, align=16)
+
+
 class Gemm:
     """``gemm(alpha, a, b, beta, c)`` for one dtype: same contract as ``Blas.gemm`` (``c``
     C-contiguous, updated in place and returned), with the per-layout work cached."""
@@ -87,13 +111,35 @@ class Gemm:
         self.plans = {}
 
     def __call__(self, alpha, a, b, beta, c):
-        key = (a.shape, a.strides, b.shape, b.strides, c.shape, a.dtype, b.dtype, c.dtype)
+        if a.ndim == b.ndim == 2 and c.flags.c_contiguous:
+            split = split_ranges(a.shape[0], b.shape[1], a.shape[1])
+            if split is not None and a.shape[1] == b.shape[0] and c.shape == (a.shape[0], b.shape[1]):
+                return self.parallel(split, alpha, a, b, beta, c)
+        return self._single(alpha, a, b, beta, c)
+
+    def parallel(self, split, alpha, a, b, beta, c):
+        """The GEMM by blocks of rows or columns of ``c`` (``split_ranges``), one per thread."""
+        by, ranges = split
+        if by == "rows":
+            def part(lo, hi):
+                self._single(alpha, a[lo:hi], b, beta, c[lo:hi])
+        else:
+            def part(lo, hi):
+                self._single(alpha, a, b[:, lo:hi], beta, c[:, lo:hi])
+        futures = [threads.pool_submit(part, lo, hi) for lo, hi in ranges[1:]]
+        part(*ranges[0])
+        for f in futures:
+            f.result()
+        return c
+
+    def _single(self, alpha, a, b, beta, c):
+        key = (a.shape, a.strides, b.shape, b.strides, c.shape, c.strides, a.dtype, b.dtype, c.dtype)
         plan = self.plans.get(key)
         if plan is None:
             plan = self._plan(a, b, c)
             if len(self.plans) < 256:
                 self.plans[key] = plan
-        if plan is False or not c.flags.c_contiguous or not c.flags.writeable:
+        if plan is False or not c.flags.writeable:
             return blas().gemm(alpha, a, b, beta, c)      # copies, degenerate sizes, errors
         plan((a, b, c), float(alpha), float(beta))
         return c
@@ -115,12 +161,12 @@ class Gemm:
                 or a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
             return None
         (m, k), n = a.shape, b.shape[1]
-        if b.shape[0] != k or c.shape != (m, n) or 0 in (m, n, k) or not c.flags.c_contiguous:
+        if b.shape[0] != k or c.shape != (m, n) or 0 in (m, n, k):
             return None
-        fa, fb = _operand(a), _operand(b)
-        if fa is None or fb is None:
-            return None
-        return (*fa[:1], *fb[:1], m, n, k, fa[1], fb[1], max(n, 1))
+        fa, fb, fc = _operand(a), _operand(b), _operand(c)
+        if fa is None or fb is None or fc is None or fc[0] != _NO_TRANS and m > 1:
+            return None                    # C must be row-major (a block of rows or columns)
+        return (*fa[:1], *fb[:1], m, n, k, fa[1], fb[1], fc[1] if fc[0] == _NO_TRANS else max(n, 1))
 
     def native_call(self, a, b, c, alpha, beta):
         """``c = alpha * a @ b + beta * c`` as ``(ctypes function, arguments)`` for the native

@@ -176,6 +176,7 @@ class Planner:
             self.claims.setdefault(s, j)
         self.fresh, self.fresh_for, self._temps = [], {}, []
         self.owned, self.fixed_views = [], []
+        self.parallel = False
         self.segments = [Records()]
         self.queue = []
         self.executing, self.deferred = True, False
@@ -203,7 +204,7 @@ class Planner:
         specs = [(shape, dtype) for _, shape, dtype in self.fresh]
         plan = Plan(bind, fresh, self.segments, specs, self.results,
                     [self.slots, self.keep, proxies, [p for p, _, _ in self.fresh]])
-        plan.memory = self.memory
+        plan.memory, plan.parallel = self.memory, self.parallel
         return plan
 
     def _place_buffers(self):
@@ -347,12 +348,15 @@ class Planner:
         self.segments.append(Records())
         return outs
 
-    def python_call(self, fn, outs, ins):
-        """``fn(out arrays, in arrays)`` run from Python between native segments (a kernel
-        that splits itself over the thread pool)."""
+    def python_call(self, fn, outs, ins, splits=False):
+        """``fn(out arrays, in arrays)`` run from Python between native segments; ``splits``:
+        it splits a kernel over our thread pool (the plan then runs OpenBLAS single-threaded,
+        see program.py)."""
+        self.parallel = self.parallel or splits
         step = CallStep(self.node, fn, ins, outs)
-        self.flush()
-        step.run()
+        if self.executing:                 # (not the deferred steps: they write shared storage)
+            self.flush()
+            step.run()
         self.segments.append(step)
         self.segments.append(Records())
 

@@ -238,7 +238,8 @@ def _planner(kind):
             ins, flat_out = (flat if op.mode == "max" else flat[1:]), planner.reshape(out, (n, rows, cols))
         fn = pool_kernel(kind, cfg)
         if _split(n, rows, cols):
-            planner.python_call(lambda outs, ins: _run(fn, ins + outs, n, rows, cols, out_hw), [flat_out], ins)
+            planner.python_call(lambda outs, ins: _run(fn, ins + outs, n, rows, cols, out_hw), [flat_out], ins,
+                                splits=True)
         else:
             planner.call(fn, tuple(v.array for v in ins) + (flat_out.array,), n, rows, cols, *out_hw)
         return [out]

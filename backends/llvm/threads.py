@@ -52,11 +52,16 @@ def slices(n, parts, align=_ALIGN):
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
+def pool_submit(fn, *args):
+    """``fn(*args)`` on one of the pool's threads (a future)."""
+    return _workers(max(count() - 1, 1)).submit(fn, *args)
+
+
 def run_split(part, n, align=_ALIGN):
     """``part(lo, hi)`` over slices of [0, n) on ``config.threads`` threads; the results."""
     ranges = slices(n, count(), align)
     if len(ranges) == 1:
         return [part(*ranges[0])]
-    futures = [_workers(len(ranges) - 1).submit(part, lo, hi) for lo, hi in ranges[1:]]
+    futures = [pool_submit(part, lo, hi) for lo, hi in ranges[1:]]
     first = part(*ranges[0])
     return [first] + [f.result() for f in futures]
