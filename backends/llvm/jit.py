@@ -66,11 +66,11 @@ class _Jit:
         self.fingerprint = repr((CODEGEN_VERSION, llvmlite.__version__, llvm.llvm_version_info,
                                  self.triple, self.cpu, self.features, sorted(PIPELINE.items())))
 
-    def optimized(self, ir, unroll=True):
+    def optimized(self, ir, unroll=True, speed_level=SPEED_LEVEL):
         llvm = self.llvm
         mod = llvm.parse_assembly(ir)
         mod.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=PIPELINE["speed_level"])
+        pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
         pto.loop_vectorization = PIPELINE["loop_vectorization"]
         pto.slp_vectorization = PIPELINE["slp_vectorization"]
         pto.loop_unrolling = PIPELINE["loop_unrolling"] and unroll
@@ -106,8 +106,9 @@ def cache_dir():
     return os.path.join(config.cache_dir, "llvm")
 
 
-def cache_key(ir, unroll=True):
-    return hashlib.sha256((_jit().fingerprint + ("\n" if unroll else "\nno-unroll\n") + ir).encode()).hexdigest()
+def cache_key(ir, unroll=True, speed_level=SPEED_LEVEL):
+    options = "" if unroll and speed_level == SPEED_LEVEL else f"unroll={unroll} O{speed_level}"
+    return hashlib.sha256((_jit().fingerprint + "\n" + options + "\n" + ir).encode()).hexdigest()
 
 
 def _cache_path(key):
@@ -158,21 +159,24 @@ def _write_cache(key, obj):
         pass  # a read-only or full disk only costs the cache
 
 
-def compile_ir(ir, names, use_cache=True, unroll=True):
+def compile_ir(ir, names, use_cache=True, unroll=True, speed_level=SPEED_LEVEL):
     """Compile IR text; return ``{name: address}`` for the functions ``names``.
+
+    ``unroll=False`` and a lower ``speed_level`` (1: no loop vectorization, 0: almost no
+    optimization) cost less to compile, for kernels that do not need them.
 
     The same IR compiled twice in one process is linked once (MCJIT cannot hold two
     definitions of one symbol), so kernel names should be derived from the IR's content.
     """
     j = _jit()
-    key = cache_key(ir, unroll)
+    key = cache_key(ir, unroll, speed_level)
     with _lock:
         if key in _loaded:
             return {n: _loaded[key][n] for n in names}
         obj = _read_cache(key) if use_cache else None
         if obj is None:
             stats["disk_misses"] += 1
-            obj = j.tm.emit_object(j.optimized(ir, unroll))
+            obj = j.tm.emit_object(j.optimized(ir, unroll, speed_level))
             stats["compiled"] += 1
             if use_cache:
                 _write_cache(key, obj)
