@@ -99,6 +99,14 @@ def run(build, values, mode="none", layouts=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             results.append(f(*values))
+            if compile_mode is None:
+                # a second call (a plan's buffers reused) gives the same values and leaves
+                # the first call's outputs, which the caller owns, as they were
+                first = [np.array(r, copy=True) for r in _as_list(results[-1])]
+                again = _as_list(f(*values))
+                for a, b, r in zip(first, again, _as_list(results[-1])):
+                    np.testing.assert_array_equal(b, a, err_msg="a second call differs")
+                    np.testing.assert_array_equal(r, a, err_msg="a second call changed an output")
         for v, orig in zip(values, originals):
             np.testing.assert_array_equal(v, orig, err_msg="an input was overwritten")
     for o, r, r_default in zip(outs, *results):
@@ -114,6 +122,10 @@ def run(build, values, mode="none", layouts=None):
             np.testing.assert_array_equal(r_default, r, err_msg="rewritten graph differs")
     results = results[0]
     return results if isinstance(out, (list, tuple)) else results[0]
+
+
+def _as_list(r):
+    return list(r) if isinstance(r, list) else [r]
 
 
 def assert_allclose(actual, expected, dtype=None, rtol=None, atol=None):
