@@ -419,9 +419,9 @@ class ProfileStats:
                  f"  rewriting: {sum(self.rewrite_times.values()) * 1e3:.2f} ms  (" +
                  ", ".join(f"{k} {v * 1e3:.2f}" for k, v in self.rewrite_times.items()) + ")",
                  f"  backend compile: {self.compile_time * 1e3:.2f} ms",
-                 f"  calls: {self.calls}, total {self.call_time * 1e3:.2f} ms",
-                 f"  {'op':<40} {'calls':>8} {'total ms':>10} {'%':>6}  runs as"]
+                 f"  calls: {self.calls}, total {self.call_time * 1e3:.2f} ms"]
         lines += [f"  note: {n}" for n in self.notes]
+        lines.append(f"  {'op':<40} {'calls':>8} {'total ms':>10} {'%':>6}  runs as")
         total = sum(t for _, t, _ in self.op_times.values()) or 1.0
         for label, (n, t, how) in sorted(self.op_times.items(), key=lambda kv: -kv[1][1]):
             lines.append(f"  {label:<40} {n:>8} {t * 1e3:>10.3f} {100 * t / total:>6.1f}  {how}")
