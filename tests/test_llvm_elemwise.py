@@ -15,6 +15,7 @@ NumPy's own float32 exp/log/log10/softplus are 2-3 ulp from the float64 result r
 float32; ours are within 1 ulp of it (tanh, sigmoid: 2).  The bounds asserted below are
 the measured values plus one ulp of slack.
 """
+import ctypes
 import json
 import os
 import subprocess
@@ -550,3 +551,17 @@ def test_clear_cache(tmp_path):
     assert os.path.isdir(jit.cache_dir())
     jit.clear_cache()
     assert not os.path.exists(jit.cache_dir())
+
+
+def test_pipeline_options_are_part_of_the_cache_key(tmp_path):
+    """The same IR compiled with other pipeline options is another object on disk."""
+    S.config.cache_dir = str(tmp_path / "c")
+    ir = "define i32 @{}() {{\nentry:\n  ret i32 3\n}}\n"
+    keys = {jit.cache_key(ir, unroll, level) for unroll in (True, False) for level in (0, 2)}
+    assert len(keys) == 4
+    assert jit.cache_key(ir) == jit.cache_key(ir, True, jit.SPEED_LEVEL)
+    for name, level in (("opts_probe_o2", 2), ("opts_probe_o0", 0)):
+        addr = jit.compile_ir(ir.format(name), [name], speed_level=level)[name]
+        assert ctypes.CFUNCTYPE(ctypes.c_int32)(addr)() == 3
+    files = [f for _, _, fs in os.walk(jit.cache_dir()) for f in fs]
+    assert len(files) == 2
