@@ -192,13 +192,13 @@ def test_shared_values_replaced_or_reshaped(rng):
 
 def test_ops_without_a_native_plan_run_between_native_segments(rng):
     x, y = S.matrix("x"), S.matrix("y")
-    out = S.exp(S.concatenate([x, y], axis=0)).sum() + S.inc_subtensor(x[0], 1.0).sum()
+    out = S.exp(S.concatenate([x, y], axis=0)).sum() + S.inc_subtensor(x[[0, 1, 0]], 1.0).sum()
     fast, ref = compile_both([x, y], out)
     for _ in range(3):
         xv, yv = rng.random((2, 3)).astype(np.float32), rng.random((4, 3)).astype(np.float32)
         assert_same(fast(xv, yv), ref(xv, yv), rtol=1e-5)
     plan, = native_plans(fast)
-    assert "Join" in plan and "0 Python steps" not in plan
+    assert "IncSubtensor" in plan and "0 Python steps" not in plan
     assert fast.program.stats["python"] == 0
 
 
@@ -400,3 +400,19 @@ def test_gemm_split_by_rows_or_columns_over_threads(rng, monkeypatch, shape):
         plan, = fast.program.plans.values()
         assert plan.parallel
         assert blas().threads == 2                 # restored after each call
+
+
+def test_concatenate_split_and_basic_inc_subtensor_run_natively(rng):
+    x, y = S.tensor3("x"), S.matrix("y")
+    i = S.lscalar("i")
+    outs = [S.concatenate([x, x * 2, x[:, ::-1]], axis=1), S.concatenate([x, -x], axis=-1),
+            S.set_subtensor(x[:, 0], y), S.inc_subtensor(x[1:, ::2, -1], 3.0),
+            S.inc_subtensor(x[0, 1], y[0]), S.grad((S.concatenate([x, x ** 2], axis=0) ** 2).sum(), x),
+            S.set_subtensor(x[i], x[0] * 2)]
+    fast, ref = compile_both([x, y, i], outs)
+    for _ in range(2):
+        xv = layout(rng.random((3, 4, 5)).astype(np.float32), "T")
+        yv = rng.random((3, 5)).astype(np.float32)
+        assert_same(fast(xv, yv, 1), ref(xv, yv, 1), rtol=1e-5)
+    plan, = native_plans(fast)
+    assert plan.endswith("(SetSubtensor{i})"), plan          # only the variable index in Python

@@ -71,9 +71,9 @@ def _contiguous_strides(shape, itemsize):
 
 
 def _view_ops():
-    from symbolic.ops.shape import DimShuffle, Reshape
+    from symbolic.ops.shape import DimShuffle, Reshape, Split
     from symbolic.ops.subtensor import Subtensor
-    return (DimShuffle, Reshape, Subtensor)
+    return (DimShuffle, Reshape, Split, Subtensor)
 
 
 def _layout_only_ops():
@@ -323,19 +323,22 @@ class Planner:
         return [Value(np.array(r, dtype=o.dtype), STATIC, True) for r, o in zip(results, node.outputs)]
 
     def _fixed_view(self, node, values):
-        """A view op with static parameters: a view of input 0 at a fixed offset."""
+        """A view op with static parameters: views of input 0 at fixed offsets."""
         src = values[0]
-        r = self.lowering(node, None)(*[v.array for v in values])[0]
-        if r is src.array:
-            return [src]
-        if r.__class__ is not np.ndarray or r.dtype != src.array.dtype:
-            return None
+        results = self.lowering(node, None)(*[v.array for v in values])
         lo, hi = byte_bounds(src.array)
-        rlo, rhi = byte_bounds(r)
-        if r.size and not (lo <= rlo and rhi <= hi):
-            return None                      # a copy: run it in Python
-        offset = r.__array_interface__["data"][0] - src.array.__array_interface__["data"][0]
-        return [self.view(src, r.shape, r.strides, offset)]
+        for r in results:
+            if r is src.array:
+                continue
+            if r.__class__ is not np.ndarray or r.dtype != src.array.dtype:
+                return None
+            rlo, rhi = byte_bounds(r)
+            if r.size and not (lo <= rlo and rhi <= hi):
+                return None                  # a copy: run it in Python
+        base = src.array.__array_interface__["data"][0]
+        return [src if r is src.array else
+                self.view(src, r.shape, r.strides, r.__array_interface__["data"][0] - base)
+                for r in results]
 
     def _python_step(self, node, values):
         self.flush()

@@ -2,21 +2,25 @@
 
 * ``Unbroadcast`` of a gradient that was never broadcast is the gradient itself;
 * ``Alloc`` is a broadcasting copy of its value into the plan's buffer;
+* ``Join`` (concatenate) copies each input into its slice of the output;
+* ``IncSubtensor`` with basic, static indices copies ``x``, then sets or increments the
+  indexed view of the copy with ``y`` (an elementwise kernel writing in place);
 * ``Subtensor`` with variable bounds (``x[i * n:(i + 1) * n]``, network3's mini-batch
   slice) is a view whose offset the driver computes from the index values every call,
   with NumPy's rules, failing the call when the result would not have the planned shape
   (``sym_dyn_view`` in driver.py).  Slices with static bounds are fixed views (plan.py).
 
-Other cases (an Unbroadcast that sums, advanced indexing, slices with a step) run in
-Python between native segments.
+Other cases (advanced indexing, slices with a step, variable indices of IncSubtensor) run
+in Python between native segments.
 """
 import numpy as np
 
 from symbolic.ops.elemwise import Unbroadcast
-from symbolic.ops.shape import Alloc
-from symbolic.ops.subtensor import Subtensor, build_index
+from symbolic.ops.shape import Alloc, Join
+from symbolic.ops.subtensor import IncSubtensor, Subtensor, build_index
 
 from . import driver
+from .driver import PlanFailure
 from .plan import STATIC, VIEW, Value, proxy
 
 
@@ -98,4 +102,55 @@ def _plan_subtensor(planner, node, values):
     return [Value(out, VIEW, False)]
 
 
-PLANNERS = {Unbroadcast: _plan_unbroadcast, Alloc: _plan_alloc, Subtensor: _plan_subtensor}
+def _plan_join(planner, node, values):
+    axis = node.op.axis % node.outputs[0].ndim
+    dtype = np.dtype(node.outputs[0].dtype)
+    shapes = [v.array.shape for v in values]
+    if len({s[:axis] + s[axis + 1:] for s in shapes}) != 1 or any(v.array.dtype != dtype for v in values):
+        return None                                    # NumPy's error, from Python
+    first = shapes[0]
+    out = planner.output(0, first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:], dtype)
+    start = 0
+    for v in values:
+        part = planner.view(out, v.array.shape, out.array.strides, start * out.array.strides[axis])
+        planner.copy(part, v)
+        start += v.array.shape[axis]
+    return [out]
+
+
+def _plan_inc_subtensor(planner, node, values):
+    """``x`` copied, then its indexed region set to ``y`` or incremented by it in place."""
+    from .elemwise import compile_fused
+    spec = node.op.idx_spec
+    x, y, index = values[0], values[1], values[2:]
+    if any(entry == "array" for entry in spec) or any(v.kind != STATIC for v in index):
+        return None
+    # the region's element offset and strides, read off a C-ordered int8 array of x's shape
+    cells = np.empty(x.array.shape, np.int8)
+    region = cells[build_index(spec, [v.array for v in index]) + (Ellipsis,)]
+    try:
+        if np.broadcast_shapes(y.array.shape, region.shape) != region.shape:
+            return None
+    except ValueError:
+        return None
+    out = planner.output(0, x.array.shape, x.array.dtype)
+    planner.copy(out, x)
+    strides = tuple(s * out.array.itemsize for s in region.strides)
+    offset = (region.__array_interface__["data"][0] - cells.__array_interface__["data"][0]) \
+        * out.array.itemsize
+    part = planner.view(out, region.shape, strides, offset)
+    if node.op.set_instead_of_inc:
+        planner.copy(part, y)
+        return [out]
+    dt = x.array.dtype
+    kernel = compile_fused([("add", (0, 1), dt)], 2, [dt, y.array.dtype], [2])
+    call = kernel.native_call((part.array,), (part.array, y.array))
+    if call is None:
+        raise PlanFailure(f"{node.op}: the increment cannot run natively")
+    if call:
+        planner.call(call[0], *call[1])
+    return [out]
+
+
+PLANNERS = {Unbroadcast: _plan_unbroadcast, Alloc: _plan_alloc, Subtensor: _plan_subtensor,
+            Join: _plan_join, IncSubtensor: _plan_inc_subtensor}
