@@ -97,7 +97,7 @@ def _arrays_of(step):
 class Plan:
     """What one input signature runs; see ``backends.llvm.program``."""
 
-    def __init__(self, bind, fresh, segments, fresh_specs, results, keep):
+    def __init__(self, bind, fresh, segments, fresh_specs, results, keep, memory, parallel):
         self.bind, self.fresh = bind, fresh
         self.segments = segments
         self.tables = [s.table() if isinstance(s, Records) else None for s in segments]
@@ -111,6 +111,8 @@ class Plan:
         self.native_steps = sum(s.count for s in segments if isinstance(s, Records))
         self.python_steps = [s for s in segments if not isinstance(s, Records)]
         self.failures = 0
+        self.memory = memory          # buffers placed by liveness (Planner._place_buffers)
+        self.parallel = parallel      # splits kernels over our threads (program.py)
 
     def describe(self):
         """A line about the plan (tests and debugging)."""
@@ -202,10 +204,9 @@ class Planner:
         bind = driver.bind_table(proxies, values)
         fresh = driver.fresh_table([p for p, _, _ in self.fresh])
         specs = [(shape, dtype) for _, shape, dtype in self.fresh]
-        plan = Plan(bind, fresh, self.segments, specs, self.results,
-                    [self.slots, self.keep, proxies, [p for p, _, _ in self.fresh]])
-        plan.memory, plan.parallel = self.memory, self.parallel
-        return plan
+        return Plan(bind, fresh, self.segments, specs, self.results,
+                    [self.slots, self.keep, proxies, [p for p, _, _ in self.fresh]],
+                    self.memory, self.parallel)
 
     def _place_buffers(self):
         """Give the plan's own buffers their memory: in the order the steps first use them,
