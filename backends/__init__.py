@@ -31,6 +31,7 @@ class HostDevice:
 
 
 _HOST = HostDevice()
+_HOST_BACKENDS = ("numpy", "llvm")
 _BACKEND_FACTORIES = {}
 _BACKEND_CACHE = {}
 
@@ -49,9 +50,8 @@ def current_device():
     """The device that new shared variables are stored on, from ``config.device``."""
     if config.device == "cpu":
         return _HOST
-    raise RuntimeError(
-        f"config.device={config.device!r}: the CUDA backend is not available in this build yet; "
-        f"use device=cpu (see docs/architecture.md for the backend status)")
+    from .cuda.runtime import device_named
+    return device_named(config.device)
 
 
 def get_backend(name=None):
@@ -59,6 +59,9 @@ def get_backend(name=None):
     name = name or config.linker
     if name == "auto":
         name = _auto_backend()
+    if config.device != "cpu" and name in _HOST_BACKENDS:
+        raise ValueError(f"linker={name!r} runs on the CPU, but config.device={config.device!r}: "
+                         f"use linker='cuda' (or 'auto') with a GPU device, or device='cpu'")
     if name not in _BACKEND_FACTORIES:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(_BACKEND_FACTORIES))}")
     if name not in _BACKEND_CACHE:
@@ -92,5 +95,11 @@ def _llvm_backend():
     return LLVMBackend()
 
 
+def _cuda_backend():
+    from .cuda.backend import CudaBackend
+    return CudaBackend()
+
+
 register_backend("numpy", _numpy_backend)
 register_backend("llvm", _llvm_backend)
+register_backend("cuda", _cuda_backend)

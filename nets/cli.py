@@ -74,6 +74,10 @@ def build_parser():
     g.add_argument("--checkpoint", action="store_true",
                    help="save checkpoint.npz in the output directory after every epoch, and "
                         "resume from it if it exists")
+    g.add_argument("--members", type=_member_list,
+                   help="ensemble experiments: train only these members (comma-separated, from "
+                        "0), e.g. in parallel processes, each with --checkpoint; a later run "
+                        "without --members loads the finished checkpoints and votes")
     g.add_argument("--plot", action="store_true",
                    help="draw history.png (accuracy and cost per epoch) after every epoch; "
                         "needs matplotlib (pip install symbolic-nets[plots])")
@@ -81,6 +85,16 @@ def build_parser():
                    help="progress bar on stderr (default: only on an interactive terminal and "
                         "without --quiet)")
     return p
+
+
+def _member_list(text):
+    try:
+        members = sorted({int(k) for k in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected member numbers like 0,2,3, got {text!r}")
+    if members[0] < 0:
+        raise argparse.ArgumentTypeError(f"member numbers start at 0, got {text!r}")
+    return members
 
 
 class BackendUnavailable(Exception):
@@ -133,6 +147,21 @@ class _Plotter:
             self.out(f"note: no plot: {e}")
 
 
+def _check_members(members, exp, checkpoint):
+    """``--members`` as a list (None without it), or a ValueError saying what is wrong."""
+    if members is None:
+        return None
+    if exp.ensemble == 1:
+        raise ValueError(f"--members: {exp.name} trains one network, not an ensemble")
+    if members[-1] >= exp.ensemble:
+        raise ValueError(f"--members: {exp.name} has members 0 to {exp.ensemble - 1}, "
+                         f"got {members[-1]}")
+    if not checkpoint:
+        raise ValueError("--members needs --checkpoint: the voting run loads the members "
+                         "from their checkpoints")
+    return members
+
+
 def run(args, out=print):
     """Run the experiment described by parsed ``args``; return the JSON payload."""
     import symbolic as S
@@ -149,8 +178,11 @@ def run(args, out=print):
     eta = exp.eta if args.eta is None else args.eta
     lmbda = exp.lmbda if args.lmbda is None else args.lmbda
     output_dir = Path(args.output_dir or Path("runs") / name)
-    history_path = output_dir / "history.json"
-    csv_path = output_dir / "history.csv"
+    members_only = _check_members(args.members, exp, args.checkpoint)
+    stem = "history" if members_only is None else \
+        "history-members-" + "-".join(map(str, members_only))
+    history_path = output_dir / f"{stem}.json"
+    csv_path = output_dir / f"{stem}.csv"
     schedule = _eta(args, eta)
     progress = "auto" if args.progress is None else args.progress
 
@@ -183,11 +215,16 @@ def run(args, out=print):
     plot = _Plotter(output_dir / "history.png", f"{name}: {exp.description}", out) \
         if args.plot else None
 
+    trained = members_only if members_only is not None else list(range(exp.ensemble))
+    if members_only is not None:
+        payload["members"] = members_only
+
     def save(history, k):
         """history.json, history.csv (and history.png) after every epoch of every member."""
-        payload["runs"][k:] = [history.to_dict()]
+        j = trained.index(k)
+        payload["runs"][j:] = [history.to_dict()]
         write_json(history_path, payload)
-        rows = [row for j, run in enumerate(payload["runs"])
+        rows = [row for j, run in zip(trained, payload["runs"])
                 for row in history_rows(run, run=j if exp.ensemble > 1 else None)]
         write_csv(csv_path, rows, (["run"] if exp.ensemble > 1 else []) + list(EPOCH_COLUMNS))
         if plot is not None:
@@ -195,10 +232,14 @@ def run(args, out=print):
 
     members = []
     for k in range(exp.ensemble):
+        # Every member is built, trained or not, so member k's weights and dropout seeds are
+        # the same numbers from NumPy's generator whichever process trains it.
+        net = Network(exp.build(mbs), mbs)
+        if k not in trained:
+            continue
         if exp.ensemble > 1:
             out(f"--- ensemble member {k + 1} of {exp.ensemble}")
-        net = Network(exp.build(mbs), mbs)
-        if k == 0 and not args.quiet:
+        if k == trained[0] and not args.quiet:
             out(net.summary())
         checkpoint = None
         if args.checkpoint:
@@ -220,6 +261,15 @@ def run(args, out=print):
         save(history, k)
         members.append(net)
 
+    if members_only is not None:
+        payload["member_test_accuracies"] = [run["test_accuracy"] for run in payload["runs"]]
+        payload["test_accuracy"] = None
+        payload["elapsed_seconds"] = time.perf_counter() - t_start
+        write_json(history_path, payload)
+        out(f"Trained members {', '.join(map(str, members_only))} of {exp.ensemble}; run again "
+            f"without --members (same --output-dir, --checkpoint) to vote; history in "
+            f"{history_path}")
+        return payload
     if exp.ensemble > 1:
         # Majority vote per image, ties to the largest summed probability (nets.Ensemble).
         ensemble = Ensemble(members)
@@ -249,6 +299,11 @@ def main(argv=None):
     if not 0.0 < args.eta_factor < (1.0 if args.eta_schedule == "plateau" else float("inf")):
         build_parser().error(f"--eta-factor must be positive (and below 1 for plateau), "
                              f"got {args.eta_factor}")
+    try:
+        _check_members(args.members, EXPERIMENTS[args.experiment or DEFAULT_EXPERIMENT],
+                       args.checkpoint)
+    except ValueError as e:
+        build_parser().error(str(e))
     from .checkpoint import CheckpointError
     from .data import MNISTDataError
     try:

@@ -67,6 +67,15 @@ def _resolve_mode(mode):
                      f"'FAST_COMPILE' or a registered backend name")
 
 
+def _mode_for_this_device(mode):
+    """``mode``, or the configured backend in its place when its backend needs another
+    device than ``config.device`` (a function pickled on a GPU, loaded on a CPU machine)."""
+    gpu_linker = mode.linker == "cuda"
+    if gpu_linker != config.device.startswith("cuda") and mode.linker != "auto":
+        return Mode(config.linker, mode.optimizer)
+    return mode
+
+
 def _pairs(arg, what):
     if arg is None:
         return []
@@ -255,6 +264,7 @@ class Function:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.mode = _mode_for_this_device(self.mode)
         # The in-place plan names nodes by id(), which pickling does not preserve: plan again.
         self.fgraph.forget_schedule()
         from .rewriting import LEVELS
@@ -314,9 +324,9 @@ class Function:
                         c.value = new
                     return results[0] if self.single else results[:self._n_out]
         values = self._arguments(args, kwargs)
+        # Inputs go to the program as the caller gave them: a device program moves to the
+        # device what its kernels read there (an index that only slices stays on the host).
         device = self._containers[0].device if self._containers else None
-        if device is not None and device.name != "cpu":
-            values = [device.to_device(v) for v in values]
         t0 = time.perf_counter() if self.profile else 0.0
         results = self.program(*values, *[c.value for c in self._containers])
         if self.profile:
@@ -381,8 +391,9 @@ class Function:
         given = {id(v) for v in values}
         owned, seen = [], set()
         for c, new in zip(self._update_containers, new_values):
-            if isinstance(new, np.ndarray) and (
-                    id(new) in seen or not new.flags.writeable or new.base is not None
+            host = isinstance(new, np.ndarray)
+            if (host or hasattr(new, "__cuda_array_interface__")) and (
+                    id(new) in seen or (host and not new.flags.writeable) or new.base is not None
                     or id(new) in given or any(h is not c for h in holders.get(id(new), ()))):
                 new = new.copy()
             seen.add(id(new))

@@ -489,6 +489,52 @@ def test_cli_ensemble_votes_with_nets_ensemble(tmp_path, capsys, monkeypatch):
     assert [(r["run"], r["epoch"]) for r in rows] == [("0", "0"), ("1", "0"), ("2", "0")]
 
 
+@needs_mnist
+def test_cli_ensemble_members_trained_apart_vote_like_one_run(tmp_path, monkeypatch):
+    """Members trained in separate runs (--members) are the members one run would train."""
+    from nets import cli
+    from nets.experiments import EXPERIMENTS, Experiment
+
+    def build(mbs):
+        return [FullyConnectedLayer(784, 30, p_dropout=0.5), SoftmaxLayer(30, 10, p_dropout=0.5)]
+    tiny = Experiment("tiny_ensemble", "3 small dropout nets voting", build,
+                      epochs=1, eta=0.5, ensemble=3, book_accuracy=0.9)
+    monkeypatch.setitem(EXPERIMENTS, "tiny_ensemble", tiny)
+
+    def run(out_dir, *extra):
+        args = cli.build_parser().parse_args(
+            ["shallow", "--train-size", "200", "--eval-size", "100", "--data-dir", _mnist_dir(),
+             "--output-dir", str(out_dir), "--quiet", "--checkpoint", *extra])
+        args.experiment = "tiny_ensemble"
+        return cli.run(args, out=lambda *a: None)
+
+    together = run(tmp_path / "one")
+    part = run(tmp_path / "apart", "--members", "2,0")
+    assert part["members"] == [0, 2] and part["test_accuracy"] is None
+    assert (tmp_path / "apart" / "history-members-0-2.json").exists()
+    run(tmp_path / "apart", "--members", "1")
+    voted = run(tmp_path / "apart")
+    assert all(run["resumed_at"] == [1] for run in voted["runs"])
+    for k in range(3):
+        a = load_checkpoint(tmp_path / "one" / f"checkpoint-{k}.npz")
+        b = load_checkpoint(tmp_path / "apart" / f"checkpoint-{k}.npz")
+        for x, y in zip(a.params, b.params):
+            np.testing.assert_array_equal(x, y)
+    assert voted["member_test_accuracies"] == together["member_test_accuracies"]
+    assert voted["ensemble_test_accuracy"] == together["ensemble_test_accuracy"]
+
+
+def test_cli_rejects_bad_members(capsys):
+    from nets.cli import main
+    for argv, message in ((["ensemble", "--members", "0"], "needs --checkpoint"),
+                          (["ensemble", "--members", "5", "--checkpoint"], "0 to 4"),
+                          (["shallow", "--members", "0", "--checkpoint"], "one network"),
+                          (["ensemble", "--members", "a"], "member numbers")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_training_options(capsys):
     from nets.cli import main
     for argv, message in ((["--momentum", "1.5"], "--momentum"), (["--patience", "0"], "--patience"),

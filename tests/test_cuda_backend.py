@@ -1,0 +1,407 @@
+"""The CUDA backend against the reference, run on the host through the CuPy emulator.
+
+``tests/cuda_emulator.py`` stands in for CuPy (same API subset, same strictness about host
+and device arrays) and runs the generated kernels compiled by g++, so everything the backend
+decides -- where each value lives, which kernel variant, the launch arguments, the strides
+of non-contiguous device arrays, host fallbacks -- is checked here without a GPU.  The same
+tests run on a real GPU with ``SYMBOLIC_TEST_REAL_CUDA=1`` (tests/test_cuda_gpu.py).
+"""
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import symbolic as S
+import cuda_emulator
+from backends.cuda import runtime
+
+pytestmark = pytest.mark.skipif(cuda_emulator.GXX is None, reason="the CUDA emulator needs g++")
+
+TOL = {"float32": dict(rtol=3e-5, atol=3e-6), "float64": dict(rtol=1e-11, atol=1e-12)}
+
+
+@pytest.fixture
+def emu():
+    with cuda_emulator.installed() as e:
+        yield e
+
+
+def on_both(build, values, tol=None):
+    """``build()`` -> (inputs, outputs, updates, shared variables to compare), compiled on
+    the reference (device=cpu) and on the CUDA backend (emulated GPU), called once with
+    ``values``; the outputs and the shared values after the call must agree.  Returns the
+    CUDA function and its outputs."""
+    got = []
+    for device, linker in (("cpu", "numpy"), ("cuda", "cuda")):
+        with S.config.change_flags(device=device, linker=linker):
+            ins, outs, updates, shared = build()
+            f = S.function(ins, outs, updates=updates)
+            out = f(*values)
+            out = out if isinstance(out, list) else [out]
+            for o in out:
+                assert isinstance(o, np.ndarray), f"{linker}: an output is a {type(o)}"
+            got.append((out, [v.get_value() for v in shared], f))
+    (ref_out, ref_shared, _), (out, shared, f) = got
+    for a, b in zip(ref_out + ref_shared, out + shared):
+        assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, a.shape, b.dtype, b.shape)
+        np.testing.assert_allclose(b, a, **(tol or TOL.get(a.dtype.name, dict(rtol=0, atol=0))))
+    return f, out
+
+
+def device_layout(value, kind):
+    """A device array equal to ``value`` stored as ``kind`` (see helpers.layout)."""
+    cp = runtime.cupy()
+    value = np.asarray(value)
+    if kind == "c" or value.ndim == 0:
+        return cp.asarray(value)
+    if kind == "T":
+        return cp.asarray(np.ascontiguousarray(value.T)).T
+    rev = (slice(None, None, -1),) * value.ndim
+    if kind == "neg":
+        return cp.asarray(np.ascontiguousarray(value[rev]))[rev]
+    big = cp.zeros(tuple(2 * s for s in value.shape), dtype=value.dtype)
+    view = big[(slice(None, None, 2),) * value.ndim]
+    view[...] = cp.asarray(value)
+    return view
+
+
+def shared_on_device(value, kind, name):
+    """A shared variable holding ``value`` as a device array of layout ``kind`` (on the
+    reference device: a plain copy)."""
+    v = S.shared(np.asarray(value), name=name)
+    if S.config.device != "cpu":
+        v.set_value(device_layout(value, kind), borrow=True)
+    return v
+
+
+RNG = np.random.default_rng(0)
+
+
+# ----------------------------------------------------------------------------------------
+# elementwise programs and reductions
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shapes", [((4, 3), (4, 3)), ((4, 1), (1, 3)), ((3,), (2, 4, 3)),
+                                    ((0, 3), (1, 3)), ((1, 1), (5, 2)), ((), (2, 3))])
+def test_elementwise_broadcasting_agrees(emu, dtype, shapes):
+    a, b = (RNG.uniform(-2, 2, s).astype(dtype) for s in shapes)
+
+    def build():
+        x, y = S.tensor(dtype, (None,) * a.ndim), S.tensor(dtype, (None,) * b.ndim)
+        z = S.maximum(0, x * y + S.exp(y)) - S.tanh(x) / (1 + S.sqr(y))
+        return [x, y], [z, S.sigmoid(z) > 0.7], [], []
+    on_both(build, [a, b])
+
+
+@pytest.mark.parametrize("kind", ["c", "T", "neg", "strided"])
+def test_elementwise_on_device_layouts(emu, kind):
+    w = RNG.normal(size=(5, 4)).astype("float32")
+    b = RNG.normal(size=(4,)).astype("float32")
+
+    def build():
+        sw, sb = shared_on_device(w, kind, "w"), shared_on_device(b, kind, "b")
+        return [], [S.relu(sw * 2 + sb), sw.T * sb[:, None], S.softplus(sw[::2, 1:]),
+                    S.exp(sw) * sw], [], []
+    on_both(build, [])
+    assert any(name.startswith("sym_ews") for name in emu.launches)     # .T and [::2] at least
+    assert any(name.startswith("sym_ew_") for name in emu.launches) == (kind == "c")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 2), -1])
+def test_reductions_agree(emu, dtype, axis):
+    x = (RNG.uniform(-3, 3, (4, 70, 3)) if dtype != "int64"
+         else RNG.integers(-9, 9, (4, 70, 3))).astype(dtype)
+
+    def build():
+        v = S.tensor(dtype, (None,) * 3)
+        outs = [S.sum(v, axis=axis), S.max(v, axis=axis), S.min(v * 2, axis=axis)]
+        if dtype != "int64":
+            outs += [S.mean(S.exp(v / 4), axis=axis), S.prod(v[:, :5] / 2, axis=axis)]
+        return [v], outs, [], []
+    on_both(build, [x])
+
+
+def test_float32_sum_of_many_values_is_accurate(emu):
+    x = RNG.uniform(0, 1, 300_000).astype("float32")
+
+    def build():
+        v = S.fvector()
+        return [v], [S.sum(v)], [], []
+    _, (got,) = on_both(build, [x], tol=dict(rtol=1e-6))
+    assert abs(float(got) - x.astype(np.float64).sum()) <= 1e-6 * x.sum()
+
+
+def test_reduction_of_transposed_device_array(emu):
+    w = RNG.normal(size=(6, 80)).astype("float64")
+
+    def build():
+        sw = shared_on_device(w, "T", "w")
+        return [], [S.sum(sw, axis=0), S.max(sw, axis=1), S.sum(sw.T[::3])], [], []
+    on_both(build, [])
+
+
+def test_empty_max_raises_the_reference_error(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        x = S.shared(np.zeros((0, 3), "float32"))
+        f = S.function([], S.max(x, axis=0))
+        with pytest.raises(ValueError):
+            f()
+
+
+# ----------------------------------------------------------------------------------------
+# products, shapes, indexing
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_gemm_and_the_sgd_update(emu, dtype):
+    x = RNG.normal(size=(7, 5)).astype(dtype)
+    w0 = RNG.normal(size=(5, 3)).astype(dtype)
+    b0 = RNG.normal(size=(3,)).astype(dtype)
+
+    def build():
+        xv = S.tensor(dtype, (None, None))
+        w, b = S.shared(w0.copy(), name="w"), S.shared(b0.copy(), name="b")
+        y = S.tanh(S.dot(xv, w) + b)
+        cost = S.mean(S.sqr(y)) + 0.1 * S.sum(S.sqr(w))
+        gw, gb = S.grad(cost, [w, b])
+        upd = [(w, w - 0.5 * gw), (b, b - 0.5 * gb)]
+        return [xv], [cost, S.dot(xv[0], w), S.dot(xv, w[:, 0])], upd, [w, b]
+    f, _ = on_both(build, [x])
+    assert isinstance(f.shared_vars[0].container.value, runtime.cupy().ndarray)
+
+
+def test_shape_ops_agree(emu):
+    a = RNG.normal(size=(2, 3, 4)).astype("float32")
+
+    def build():
+        s = S.shared(a, name="a")
+        flat = S.reshape(s, (6, 4))
+        outs = [flat.T, s.dimshuffle(2, "x", 0, 1), S.concatenate([flat, flat * 2], axis=0),
+                S.concatenate([s, s[:, :1]], axis=1), s[1, ::-1, 2:], s[-1], S.shape(s),
+                S.zeros((3, 2)) + 1, S.alloc(s[0, 0], 2, 3, 4), S.set_subtensor(s[:, 1], 5.0),
+                S.inc_subtensor(s[1:, :, ::2], flat[:3, :2])]
+        return [], outs, [], []
+    on_both(build, [])
+
+
+def test_indexing_with_host_integers_and_gradient(emu):
+    data = RNG.normal(size=(20, 3)).astype("float64")
+
+    def build():
+        i = S.lscalar("i")
+        d = S.shared(data, name="d")
+        batch = d[i * 5:(i + 1) * 5]
+        cost = S.sum(S.sqr(batch)) + S.sum(d[i])
+        return [i], [batch, S.grad(cost, d)], [], []
+    on_both(build, [np.int64(2)])
+
+
+def test_out_of_range_index_raises_the_reference_error(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        d = S.shared(np.zeros((4, 2), "float32"))
+        i = S.lscalar()
+        f = S.function([i], d[i])
+        assert f(3).shape == (2,)
+        with pytest.raises(IndexError):
+            f(4)
+
+
+# ----------------------------------------------------------------------------------------
+# neural-network ops
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_cross_entropy_and_gradients(emu, dtype):
+    z0 = RNG.normal(size=(6, 10)).astype(dtype) * 3
+    labels = RNG.integers(0, 10, 6).astype("int64")
+
+    def build():
+        z = S.shared(z0, name="z")
+        y = S.lvector("y")
+        p = S.softmax(z)
+        cost = -S.mean(S.log(p)[S.arange(y.shape[0]), y])
+        return [y], [p, S.log_softmax(z), cost, S.grad(cost, z)], [], []
+    on_both(build, [labels])
+
+
+def test_label_out_of_range_raises_the_reference_error(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        z = S.shared(np.zeros((3, 4), "float32"))
+        y = S.lvector()
+        cost = -S.mean(S.log(S.softmax(z))[S.arange(y.shape[0]), y])
+        f = S.function([y], cost)
+        assert np.isfinite(f(np.array([0, 1, 3])))
+        with pytest.raises(IndexError):
+            f(np.array([0, 1, 4]))
+
+
+@pytest.mark.parametrize("mode", ["max", "average_inc_pad", "average_exc_pad", "sum"])
+@pytest.mark.parametrize("ws, stride, pad, ignore_border", [((2, 2), None, (0, 0), True),
+                                                            ((3, 2), (2, 1), (1, 1), True),
+                                                            ((2, 2), None, (0, 0), False)])
+def test_pooling_and_gradient(emu, mode, ws, stride, pad, ignore_border):
+    x0 = RNG.normal(size=(2, 3, 7, 6)).astype("float32")
+
+    def build():
+        x = S.shared(x0, name="x")
+        y = S.pool_2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+        return [], [y, S.grad(S.sum(S.sqr(y)), x)], [], []
+    on_both(build, [])
+
+
+@pytest.mark.parametrize("border_mode, subsample, flip", [("valid", (1, 1), True),
+                                                          ("full", (1, 1), False),
+                                                          ("half", (2, 1), True),
+                                                          ((1, 2), (1, 2), True)])
+def test_convolution_and_gradients(emu, border_mode, subsample, flip):
+    x0 = RNG.normal(size=(3, 2, 8, 7)).astype("float32")
+    w0 = RNG.normal(size=(4, 2, 3, 3)).astype("float32")
+
+    def build():
+        x, w = S.shared(x0, name="x"), S.shared(w0, name="w")
+        y = S.conv2d(x, w, border_mode=border_mode, subsample=subsample, filter_flip=flip)
+        gx, gw = S.grad(S.sum(S.sqr(y)), [x, w])
+        return [], [y, gx, gw], [], []
+    on_both(build, [], tol=dict(rtol=2e-4, atol=2e-4))
+
+
+def test_random_streams_are_bit_identical_and_advance(emu):
+    def build():
+        srng = S.RandomStreams(1234)
+        u = srng.uniform((3, 5), low=-1.0, high=2.0, dtype="float32")
+        m = srng.binomial((7,), n=1, p=0.3, dtype="float32")
+        k = srng.binomial((2, 2), n=5, p=0.5, dtype="int64")
+        return [], [u, m, k, srng.uniform((4,), dtype="float64")], [], []
+    results = []
+    for device, linker in (("cpu", "numpy"), ("cuda", "cuda")):
+        with S.config.change_flags(device=device, linker=linker):
+            _, outs, _, _ = build()
+            f = S.function([], outs)
+            results.append([f(), f()])
+    (ref1, ref2), (got1, got2) = results
+    for a, b in zip(ref1 + ref2, got1 + got2):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(got1[0], got2[0])
+
+
+def test_nodes_without_a_cuda_lowering_run_on_the_host(emu):
+    x0 = RNG.normal(size=(4, 5)).astype("float32")
+
+    def build():
+        x = S.shared(x0, name="x")
+        return [], [S.argmax(x, axis=1), S.cumsum(x, axis=0) if hasattr(S, "cumsum") else x], \
+            [], []
+    f, _ = on_both(build, [])
+    hows = {getattr(t, "how", "") for t, *_ in f.program.steps}
+    assert any(h.startswith("host") for h in hows)
+
+
+# ----------------------------------------------------------------------------------------
+# shared variables, transfers, selection
+# ----------------------------------------------------------------------------------------
+def test_minibatch_step_moves_only_the_index_and_the_cost(emu):
+    """network3's training step: givens slice the shared data set on the device."""
+    n, mbs = 40, 10
+    rng = np.random.default_rng(5)
+    xs = rng.normal(size=(n, 6)).astype("float32")
+    ys = rng.integers(0, 3, n).astype("int64")
+    xs[np.arange(n), ys] += 2                      # learnable
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        data_x, data_y = S.shared(xs, name="x"), S.shared(ys, name="y")
+        w = S.shared(np.zeros((6, 3), "float32"), name="w")
+        b = S.shared(np.zeros(3, "float32"), name="b")
+        x, y, i = S.matrix("x"), S.lvector("y"), S.lscalar("i")
+        p = S.softmax(S.dot(x, w) + b)
+        cost = -S.mean(S.log(p)[S.arange(y.shape[0]), y])
+        gw, gb = S.grad(cost, [w, b])
+        train = S.function([i], cost, updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)],
+                           givens={x: data_x[i * mbs:(i + 1) * mbs],
+                                   y: data_y[i * mbs:(i + 1) * mbs]})
+        train(0)
+        moved = train.program.transfers
+        before = moved.bytes_to_device, moved.bytes_to_host
+        costs = [float(train(k)) for k in range(4)]
+        after = moved.bytes_to_device, moved.bytes_to_host
+    # host scalars (the batch size from a shape, for the mean) may go over; no data
+    assert after[0] - before[0] <= 4 * 2 * 8, "a training step copied data to the device"
+    assert after[1] - before[1] == 4 * 4, "each step should bring back only the cost"
+    assert costs[0] < np.log(3) and costs[-1] < costs[0]
+    for v in (data_x, data_y, w, b):
+        assert isinstance(v.container.value, runtime.cupy().ndarray)
+
+
+def test_get_set_value_and_pickling_to_a_cpu_machine(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        w = S.shared(np.arange(6, dtype="float32").reshape(2, 3), name="w")
+        value = w.get_value()
+        assert type(value) is np.ndarray and value[1, 2] == 5
+        w.set_value(np.ones((2, 3), "float32"))
+        dev = runtime.cupy().asarray(np.full((2, 3), 7, "float32"))
+        w.set_value(dev, borrow=True)
+        assert w.container.value is dev
+        f = S.function([], w * 2)
+        blob = pickle.dumps((w, f))
+    w2, f2 = pickle.loads(blob)              # device=cpu now: a CPU-only machine
+    assert type(w2.container.value) is np.ndarray
+    np.testing.assert_array_equal(f2(), np.full((2, 3), 14, "float32"))
+
+
+def test_selection_errors_say_what_is_missing(monkeypatch):
+    import sys
+    old = runtime.use_module(None)
+    try:
+        monkeypatch.setitem(sys.modules, "cupy", None)          # CuPy not installed
+        with S.config.change_flags(device="cuda"):
+            with pytest.raises(runtime.CudaUnavailable, match=r"pip install 'symbolic\[cuda\]'"):
+                S.shared(np.zeros(2))
+        runtime.use_module(cuda_emulator.Emulator(devices=None))     # no GPU
+        with S.config.change_flags(device="cuda"):
+            with pytest.raises(runtime.CudaUnavailable, match="no usable GPU"):
+                S.shared(np.zeros(2))
+        runtime.use_module(cuda_emulator.Emulator(devices=1))
+        with S.config.change_flags(device="cuda1"):
+            with pytest.raises(runtime.CudaUnavailable, match=r"1 GPU\(s\) \(cuda0\)"):
+                S.shared(np.zeros(2))
+        with S.config.change_flags(device="cuda", linker="llvm"):
+            x = S.vector()
+            with pytest.raises(ValueError, match="linker='cuda'"):
+                S.function([x], x * 2)
+        with S.config.change_flags(device="cpu", linker="cuda"):
+            x = S.vector()
+            with pytest.raises(ValueError, match="config.device='cuda'"):
+                S.function([x], x * 2)
+    finally:
+        runtime.use_module(old)
+
+
+def test_auto_linker_picks_cuda_on_a_gpu_device(emu):
+    with S.config.change_flags(device="cuda", linker="auto"):
+        x = S.vector()
+        f = S.function([x], x * 2)
+        assert f.backend.name == "cuda"
+        np.testing.assert_array_equal(f(np.ones(3, "float32")), 2)
+
+
+def test_network3_conv_net_with_dropout_trains_like_the_reference(emu):
+    """A small network3 net (conv-pool, FC with dropout, softmax) trained for two epochs:
+    the same parameters as on the reference backend, dropout masks included."""
+    from nets import ConvPoolLayer, FullyConnectedLayer, Network, ReLU, SoftmaxLayer
+    from nets.data import shared_dataset
+    mbs = 5
+    xs = RNG.uniform(0, 1, (30, 64)).astype("float32")
+    ys = (xs[:, :32].sum(axis=1) > xs[:, 32:].sum(axis=1)).astype("int64")
+    results = []
+    for device, linker in (("cpu", "numpy"), ("cuda", "cuda")):
+        with S.config.change_flags(device=device, linker=linker):
+            np.random.seed(3)
+            net = Network([ConvPoolLayer((2, 1, 3, 3), (mbs, 1, 8, 8), activation_fn=ReLU),
+                           FullyConnectedLayer(2 * 3 * 3, 12, activation_fn=ReLU, p_dropout=0.5),
+                           SoftmaxLayer(12, 2, p_dropout=0.5)], mbs)
+            data = shared_dataset(xs, ys)
+            history = net.SGD(data, 2, mbs, 0.2, data, data, lmbda=0.1, verbose=False)
+            results.append(([p.get_value() for p in net.params], history))
+    (ref, ref_h), (got, got_h) = results
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    assert [e["validation_accuracy"] for e in got_h.epochs] == \
+        [e["validation_accuracy"] for e in ref_h.epochs]
