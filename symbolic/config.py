@@ -90,6 +90,8 @@ _FLAGS = {
                                      "default: the CPUs this process may run on"),
     "native_driver": (True, _bool, "llvm backend: run each call of a function as one native "
                                    "call (False: one Python call per node)"),
+    "cuda_graphs": (True, _bool, "cuda backend: capture calls of a fixed layout into a CUDA graph "
+                                 "and replay it (False: launch kernel by kernel)"),
 }
 
 

@@ -359,7 +359,8 @@ class Function:
         outputs the caller owns."""
         new_values = self._owned_updates(values, results[self._n_out:])
         for c, new in zip(self._update_containers, new_values):
-            c.value = new
+            if new is not c.value:
+                c.value, c.owned = new, True
         outputs = []
         held = values + [c.value for c in self._containers]
         for o, r in zip(self.outs, results[:self._n_out]):

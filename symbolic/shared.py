@@ -21,6 +21,9 @@ class Container:
     def __init__(self, value, device):
         self.device = device
         self.value = value
+        # False while the value is an array the caller lent (set_value(..., borrow=True)):
+        # it is then never overwritten in place.
+        self.owned = True
 
 
 class SharedVariable(TensorVariable):
@@ -65,11 +68,17 @@ class SharedVariable(TensorVariable):
                 raise TypeError(f"set_value on {self.name or 'shared variable'}: expected "
                                 f"{self.type}, got a {value.ndim}-d {value.dtype} device array")
             self.container.value = value if borrow else value.copy()
+            self.container.owned = not borrow
             return
         arr = self._filter(value, self._strict, self._allow_downcast)
+        overwrite = getattr(device, "overwrite", None)
+        if overwrite is not None and self.container.owned:
+            self.container.value = overwrite(self.container.value, arr)
+            return
         if not borrow and arr is value:
             arr = arr.copy()
         self.container.value = device.to_device(arr)
+        self.container.owned = True
 
     value = property(get_value, set_value)
 

@@ -86,6 +86,59 @@ class CUDARuntimeError(RuntimeError):
     pass
 
 
+class _State:
+    """What CUDA would know: whether a stream is capturing (the operations recorded so far)
+    and the allocator ``cupy.cuda.using_allocator`` installed."""
+
+    capture = None
+    allocator = None
+
+
+_STATE = _State()
+
+
+def _run(op):
+    """A device operation: done now, or recorded (not done) while a stream captures, as
+    CUDA does: captured work runs only when the graph is launched."""
+    if _STATE.capture is not None:
+        _STATE.capture.append(op)
+    else:
+        op()
+
+
+def _no_capture(what):
+    if _STATE.capture is not None:
+        raise CUDARuntimeError(f"cudaErrorStreamCaptureUnsupported: {what} while a stream "
+                               f"is capturing")
+
+
+def _alloc(shape, dtype):
+    """Fresh device memory: from the installed allocator, else from the pool (which, as
+    CuPy's, may call cudaMalloc: not allowed while capturing)."""
+    dtype = np.dtype(dtype)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    if _STATE.allocator is None:
+        _no_capture("cudaMalloc (CuPy's memory pool)")
+        return np.empty(shape, dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    mp = _STATE.allocator(max(nbytes, 1))
+    return np.ndarray(shape, dtype, buffer=mp.mem.buffer, offset=mp.offset)
+
+
+class _Memory:
+    def __init__(self, nbytes):
+        self.buffer = np.empty(int(nbytes), dtype=np.uint8)
+        self.ptr = self.buffer.__array_interface__["data"][0]
+        self.size = int(nbytes)
+
+
+class MemoryPointer:
+    def __init__(self, mem, offset):
+        if not 0 <= offset <= mem.size:
+            raise ValueError("emulated CuPy: offset outside the allocation")
+        self.mem, self.offset, self.ptr = mem, int(offset), mem.ptr + int(offset)
+
+
 class _Pointer:
     __slots__ = ("ptr",)
 
@@ -102,6 +155,13 @@ def _unwrap(x):
         raise TypeError("emulated CuPy: a NumPy array where a device array is needed "
                         "(CuPy would copy it implicitly or refuse)")
     return x
+
+
+def _copied(compute, like):
+    """A new device array holding ``compute()`` (evaluated when the operation runs)."""
+    out = _alloc(like.shape, like.dtype)
+    _run(lambda: np.copyto(out, compute(), casting="unsafe"))
+    return EmulatedArray(out)
 
 
 class EmulatedArray:
@@ -130,38 +190,54 @@ class EmulatedArray:
         return {"shape": self.shape, "typestr": self.dtype.str, "version": 3,
                 "data": (self.data.ptr, False), "strides": self.strides}
 
-    def _view(self, r):
+    def _view_or_copy(self, compute):
+        """``compute(a)`` as a view when it is one; a copy made by a device operation
+        (recorded while capturing) when NumPy had to copy."""
+        r = compute(self._a)
         if isinstance(r, np.ndarray) and np.may_share_memory(r, self._a):
             return EmulatedArray(r, self._base if self._base is not None else self)
-        return EmulatedArray(np.array(r))
+        a = self._a
+        return _copied(lambda: compute(a), np.asarray(r))
 
     def transpose(self, *axes):
-        return self._view(self._a.transpose(*axes))
+        return self._view_or_copy(lambda a: a.transpose(*axes))
 
     def reshape(self, *shape):
-        return self._view(self._a.reshape(*shape))
+        return self._view_or_copy(lambda a: a.reshape(*shape))
 
     def __getitem__(self, index):
         index = _unwrap(index if isinstance(index, tuple) else (index,))
         if Ellipsis not in index:
             index = index + (Ellipsis,)      # CuPy gives 0-d arrays, never scalars
-        return self._view(self._a[index])
+        return self._view_or_copy(lambda a: a[index])
 
     def __setitem__(self, index, value):
-        value = _unwrap(value)
-        self._a[_unwrap(index)] = value
+        value, index, a = _unwrap(value), _unwrap(index), self._a
+        _run(lambda: a.__setitem__(index, value))
 
     def copy(self):
-        return EmulatedArray(self._a.copy())
+        a = self._a
+        return _copied(lambda: a, a)
 
     def astype(self, dtype):
-        return EmulatedArray(self._a.astype(dtype))
+        a = self._a
+        return _copied(lambda: a, np.empty(a.shape, dtype))
 
     def fill(self, value):
-        self._a.fill(value)
+        a = self._a
+        _run(lambda: a.fill(value))
 
     def get(self):
+        _no_capture("a copy to the host")
         return self._a.copy()
+
+    def set(self, arr):
+        _no_capture("a copy from the host")
+        arr = np.asarray(arr)
+        if arr.shape != self.shape or arr.dtype != self.dtype:
+            raise ValueError(f"emulated CuPy: set() of a {arr.dtype}{arr.shape} array into a "
+                             f"{self.dtype}{self.shape} one")
+        np.copyto(self._a, arr)
 
     def __len__(self):
         return len(self._a)
@@ -178,6 +254,56 @@ def _as_device(x):
     if not isinstance(x, EmulatedArray):
         raise TypeError(f"emulated CuPy: expected a device array, got {type(x).__name__}")
     return x._a
+
+
+class _Graph:
+    def __init__(self, ops, emulator):
+        self.ops, self.emulator = ops, emulator
+
+    def launch(self, stream=None):
+        _no_capture("launching a graph")
+        self.emulator.graph_launches += 1
+        for op in self.ops:
+            op()
+
+
+class _Stream:
+    """A stream: work runs in issue order (the emulator is synchronous); it can capture."""
+
+    def __init__(self, emulator, null=False, non_blocking=False):
+        self.emulator = emulator
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def begin_capture(self, mode=None):
+        if _STATE.capture is not None:
+            raise CUDARuntimeError("cudaErrorIllegalState: a capture is already under way")
+        _STATE.capture = []
+
+    def is_capturing(self):
+        return _STATE.capture is not None
+
+    def end_capture(self):
+        if _STATE.capture is None:
+            raise CUDARuntimeError("cudaErrorIllegalState: the stream is not capturing")
+        ops, _STATE.capture = _STATE.capture, None
+        return _Graph(ops, self.emulator)
+
+    def synchronize(self):
+        _no_capture("synchronizing")
+
+
+@contextlib.contextmanager
+def _using_allocator(allocator=None):
+    old, _STATE.allocator = _STATE.allocator, allocator
+    try:
+        yield
+    finally:
+        _STATE.allocator = old
 
 
 class _Kernel:
@@ -210,7 +336,8 @@ class _Kernel:
             keep.append(v)
             slots[k] = ctypes.cast(ctypes.pointer(v), ctypes.c_void_p)
         self.emulator.launches.append(self.name)
-        self.fn(slots, int(grid[0]), int(block[0]))
+        fn, g, b = self.fn, int(grid[0]), int(block[0])
+        _run(lambda: (keep, fn(slots, g, b)))
 
 
 class _RawModule:
@@ -256,9 +383,15 @@ class Emulator(types.SimpleNamespace):
     def __init__(self, devices=1, cache_dir=None):
         runtime = types.SimpleNamespace(getDeviceCount=self._device_count,
                                         CUDARuntimeError=CUDARuntimeError)
-        cuda = types.SimpleNamespace(runtime=runtime, Device=self._device)
-        super().__init__(ndarray=EmulatedArray, cuda=cuda)
+        cuda = types.SimpleNamespace(
+            runtime=runtime, Device=self._device, MemoryPointer=MemoryPointer,
+            alloc=lambda nbytes: MemoryPointer(_Memory(nbytes), 0),
+            Stream=lambda null=False, non_blocking=False: _Stream(self, null, non_blocking),
+            using_allocator=_using_allocator)
+        pool = types.SimpleNamespace(malloc=self._pool_malloc)
+        super().__init__(ndarray=EmulatedArray, cuda=cuda, get_default_memory_pool=lambda: pool)
         self.devices, self.current, self.launches = devices, None, []
+        self.graph_launches = 0
         self.cache_dir = cache_dir or os.environ.get("SYMBOLIC_CUDA_EMULATOR_CACHE") or \
             os.path.join(tempfile.gettempdir(), f"symbolic-cuda-emulator-{os.getuid()}")
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -269,6 +402,10 @@ class Emulator(types.SimpleNamespace):
         if self.devices is None:
             raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
         return self.devices
+
+    def _pool_malloc(self, nbytes):
+        _no_capture("cudaMalloc (CuPy's memory pool)")
+        return MemoryPointer(_Memory(nbytes), 0)
 
     def _device(self, index):
         emu = self
@@ -282,29 +419,46 @@ class Emulator(types.SimpleNamespace):
     def asarray(self, x, dtype=None):
         if isinstance(x, EmulatedArray):
             return x if dtype is None or x.dtype == dtype else x.astype(dtype)
-        return EmulatedArray(np.array(x, dtype=dtype, order="C", copy=True))
+        _no_capture("a copy from the host")
+        host = np.array(x, dtype=dtype, order="C", copy=True)
+        out = _alloc(host.shape, host.dtype)
+        np.copyto(out, host)
+        return EmulatedArray(out)
 
     def asnumpy(self, x):
         return x.get() if isinstance(x, EmulatedArray) else np.asarray(x)
 
     def empty(self, shape, dtype="float64"):
-        return EmulatedArray(np.empty(shape, dtype=dtype))
+        return EmulatedArray(_alloc(shape, dtype))
 
     def zeros(self, shape, dtype="float64"):
-        return EmulatedArray(np.zeros(shape, dtype=dtype))
+        out = EmulatedArray(_alloc(shape, dtype))
+        out.fill(0)
+        return out
 
     def ascontiguousarray(self, x):
         a = _as_device(x)
-        return x if a.flags.c_contiguous else EmulatedArray(np.ascontiguousarray(a))
+        return x if a.flags.c_contiguous else _copied(lambda: a, a)
 
     def broadcast_to(self, x, shape):
-        return x._view(np.broadcast_to(_as_device(x), shape))
+        return x._view_or_copy(lambda a: np.broadcast_to(a, shape))
 
     def matmul(self, a, b):
-        return EmulatedArray(np.matmul(_as_device(a), _as_device(b)))
+        a, b = _as_device(a), _as_device(b)
+        if a.ndim not in (1, 2) or b.ndim not in (1, 2) or a.shape[-1] != b.shape[0]:
+            raise ValueError(f"emulated CuPy: matmul of {a.shape} and {b.shape}")
+        shape = a.shape[:-1] + b.shape[1:]
+        out = _alloc(shape, np.result_type(a, b))
+        _run(lambda: np.copyto(out, np.matmul(a, b)))
+        return EmulatedArray(out)
 
     def concatenate(self, arrays, axis=0):
-        return EmulatedArray(np.concatenate([_as_device(a) for a in arrays], axis=axis))
+        parts = [_as_device(a) for a in arrays]
+        shape = list(parts[0].shape)
+        shape[axis] = sum(p.shape[axis] for p in parts)
+        out = _alloc(shape, np.result_type(*parts))
+        _run(lambda: np.concatenate(parts, axis=axis, out=out))
+        return EmulatedArray(out)
 
     def RawModule(self, code, options=()):
         return _RawModule(self, code, options)

@@ -4,7 +4,7 @@
 and device arrays) and runs the generated kernels compiled by g++, so everything the backend
 decides -- where each value lives, which kernel variant, the launch arguments, the strides
 of non-contiguous device arrays, host fallbacks -- is checked here without a GPU.  The same
-tests run on a real GPU with ``SYMBOLIC_TEST_REAL_CUDA=1`` (tests/test_cuda_gpu.py).
+tests run again on the real CuPy wherever a GPU is found (test ids ending in ``[gpu]``).
 """
 import os
 import pickle
@@ -21,10 +21,34 @@ pytestmark = pytest.mark.skipif(cuda_emulator.GXX is None, reason="the CUDA emul
 TOL = {"float32": dict(rtol=3e-5, atol=3e-6), "float64": dict(rtol=1e-11, atol=1e-12)}
 
 
-@pytest.fixture
-def emu():
-    with cuda_emulator.installed() as e:
-        yield e
+def _real_gpu():
+    """Whether CuPy and a GPU are here (then every test also runs on the GPU)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["emulated"] + ([pytest.param("gpu", marks=pytest.mark.gpu)]
+                                        if _real_gpu() else []))
+def emu(request):
+    """The CuPy the backend runs on: the emulator, and the real one where there is a GPU
+    (those runs are marked ``gpu``: ``pytest -m gpu`` runs only them)."""
+    if request.param == "emulated":
+        with cuda_emulator.installed() as e:
+            yield e
+        return
+    import cupy
+    old = runtime.use_module(cupy)
+    try:
+        yield cupy
+    finally:
+        runtime.use_module(old)
+
+
+def emulated(module):
+    return isinstance(module, cuda_emulator.Emulator)
 
 
 def on_both(build, values, tol=None):
@@ -104,8 +128,9 @@ def test_elementwise_on_device_layouts(emu, kind):
         return [], [S.relu(sw * 2 + sb), sw.T * sb[:, None], S.softplus(sw[::2, 1:]),
                     S.exp(sw) * sw], [], []
     on_both(build, [])
-    assert any(name.startswith("sym_ews") for name in emu.launches)     # .T and [::2] at least
-    assert any(name.startswith("sym_ew_") for name in emu.launches) == (kind == "c")
+    if emulated(emu):
+        assert any(name.startswith("sym_ews") for name in emu.launches)     # .T and [::2]
+        assert any(name.startswith("sym_ew_") for name in emu.launches) == (kind == "c")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
@@ -284,14 +309,16 @@ def test_random_streams_are_bit_identical_and_advance(emu):
     assert not np.array_equal(got1[0], got2[0])
 
 
-def test_nodes_without_a_cuda_lowering_run_on_the_host(emu):
+def test_argmax_argmin_and_nodes_without_a_cuda_lowering(emu):
     x0 = RNG.normal(size=(4, 5)).astype("float32")
+    x0[2, 3] = np.nan
 
     def build():
         x = S.shared(x0, name="x")
-        return [], [S.argmax(x, axis=1), S.cumsum(x, axis=0) if hasattr(S, "cumsum") else x], \
-            [], []
-    f, _ = on_both(build, [])
+        idx = S.lvector("idx")
+        return [idx], [S.argmax(x, axis=1), S.argmin(x, axis=0), S.argmax(x[:2]),
+                       S.argmin(x.T, axis=-1), x[idx] * 2], [], []   # x[idx]: the host
+    f, _ = on_both(build, [np.array([3, 0, 3])])
     hows = {getattr(t, "how", "") for t, *_ in f.program.steps}
     assert any(h.startswith("host") for h in hows)
 
@@ -299,14 +326,15 @@ def test_nodes_without_a_cuda_lowering_run_on_the_host(emu):
 # ----------------------------------------------------------------------------------------
 # shared variables, transfers, selection
 # ----------------------------------------------------------------------------------------
-def test_minibatch_step_moves_only_the_index_and_the_cost(emu):
+@pytest.mark.parametrize("graphs", [True, False])
+def test_minibatch_step_moves_only_the_index_and_the_cost(emu, graphs):
     """network3's training step: givens slice the shared data set on the device."""
     n, mbs = 40, 10
     rng = np.random.default_rng(5)
     xs = rng.normal(size=(n, 6)).astype("float32")
     ys = rng.integers(0, 3, n).astype("int64")
     xs[np.arange(n), ys] += 2                      # learnable
-    with S.config.change_flags(device="cuda", linker="cuda"):
+    with S.config.change_flags(device="cuda", linker="cuda", cuda_graphs=graphs):
         data_x, data_y = S.shared(xs, name="x"), S.shared(ys, name="y")
         w = S.shared(np.zeros((6, 3), "float32"), name="w")
         b = S.shared(np.zeros(3, "float32"), name="b")
@@ -322,9 +350,13 @@ def test_minibatch_step_moves_only_the_index_and_the_cost(emu):
         before = moved.bytes_to_device, moved.bytes_to_host
         costs = [float(train(k)) for k in range(4)]
         after = moved.bytes_to_device, moved.bytes_to_host
-    # host scalars (the batch size from a shape, for the mean) may go over; no data
+    # host scalars (the batch size from a shape, a slice's start) may go over, and the
+    # status words of the cross-entropy kernels come back with the cost; no data
     assert after[0] - before[0] <= 4 * 2 * 8, "a training step copied data to the device"
-    assert after[1] - before[1] == 4 * 4, "each step should bring back only the cost"
+    assert 4 * 4 <= after[1] - before[1] <= 4 * (4 + 2 * 8), "a step brought back more than the cost"
+    assert (train.program.graphs is not None) == graphs
+    if graphs:
+        assert train.program.graphs.replays == 4, train.program.graphs.failures
     assert costs[0] < np.log(3) and costs[-1] < costs[0]
     for v in (data_x, data_y, w, b):
         assert isinstance(v.container.value, runtime.cupy().ndarray)
@@ -352,7 +384,7 @@ def test_selection_errors_say_what_is_missing(monkeypatch):
     try:
         monkeypatch.setitem(sys.modules, "cupy", None)          # CuPy not installed
         with S.config.change_flags(device="cuda"):
-            with pytest.raises(runtime.CudaUnavailable, match=r"pip install 'symbolic\[cuda\]'"):
+            with pytest.raises(runtime.CudaUnavailable, match=r"pip install 'symbolic-nets\[cuda\]'"):
                 S.shared(np.zeros(2))
         runtime.use_module(cuda_emulator.Emulator(devices=None))     # no GPU
         with S.config.change_flags(device="cuda"):
@@ -382,9 +414,12 @@ def test_auto_linker_picks_cuda_on_a_gpu_device(emu):
         np.testing.assert_array_equal(f(np.ones(3, "float32")), 2)
 
 
-def test_network3_conv_net_with_dropout_trains_like_the_reference(emu):
+@pytest.mark.parametrize("graphs", [True, False])
+def test_network3_conv_net_with_dropout_trains_like_the_reference(emu, graphs):
     """A small network3 net (conv-pool, FC with dropout, softmax) trained for two epochs:
-    the same parameters as on the reference backend, dropout masks included."""
+    the same parameters as on the reference backend, dropout masks included, whether the
+    calls replay CUDA graphs or launch kernel by kernel."""
+    from nets.training import Trainer
     from nets import ConvPoolLayer, FullyConnectedLayer, Network, ReLU, SoftmaxLayer
     from nets.data import shared_dataset
     mbs = 5
@@ -392,16 +427,97 @@ def test_network3_conv_net_with_dropout_trains_like_the_reference(emu):
     ys = (xs[:, :32].sum(axis=1) > xs[:, 32:].sum(axis=1)).astype("int64")
     results = []
     for device, linker in (("cpu", "numpy"), ("cuda", "cuda")):
-        with S.config.change_flags(device=device, linker=linker):
+        with S.config.change_flags(device=device, linker=linker, cuda_graphs=graphs):
             np.random.seed(3)
             net = Network([ConvPoolLayer((2, 1, 3, 3), (mbs, 1, 8, 8), activation_fn=ReLU),
                            FullyConnectedLayer(2 * 3 * 3, 12, activation_fn=ReLU, p_dropout=0.5),
                            SoftmaxLayer(12, 2, p_dropout=0.5)], mbs)
             data = shared_dataset(xs, ys)
-            history = net.SGD(data, 2, mbs, 0.2, data, data, lmbda=0.1, verbose=False)
+            trainer = Trainer(net, data, 2, mbs, 0.2, data, data, lmbda=0.1, verbose=False)
+            history = trainer.run()
             results.append(([p.get_value() for p in net.params], history))
+    for f in (trainer.train_mb, trainer.validate_mb_accuracy, trainer.test_mb_accuracy):
+        cache = f.program.graphs
+        assert (cache is not None) == graphs
+        if graphs:          # every call after the first of a layout is a replay
+            assert cache.replays > 0 and not cache.failures, cache.failures
     (ref, ref_h), (got, got_h) = results
     for a, b in zip(ref, got):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
     assert [e["validation_accuracy"] for e in got_h.epochs] == \
         [e["validation_accuracy"] for e in ref_h.epochs]
+
+
+# ----------------------------------------------------------------------------------------
+# CUDA graphs
+# ----------------------------------------------------------------------------------------
+def _softmax_regression(xs, ys, mbs):
+    """network3's pattern in small: a train function slicing shared data by an index."""
+    data_x, data_y = S.shared(xs, name="x"), S.shared(ys, name="y")
+    w = S.shared(np.zeros((xs.shape[1], 3), "float32"), name="w")
+    x, y, i = S.matrix("x"), S.lvector("y"), S.lscalar("i")
+    p = S.softmax(S.dot(x, w))
+    cost = -S.mean(S.log(p)[S.arange(y.shape[0]), y])
+    train = S.function([i], cost, updates=[(w, w - 0.1 * S.grad(cost, w))],
+                       givens={x: data_x[i * mbs:(i + 1) * mbs], y: data_y[i * mbs:(i + 1) * mbs]})
+    return train, w, data_y
+
+
+def test_graph_replays_agree_with_the_reference_including_a_short_last_batch(emu):
+    rng = np.random.default_rng(7)
+    xs, ys = rng.normal(size=(25, 4)).astype("float32"), rng.integers(0, 3, 25).astype("int64")
+    order = [0, 1, 0, 2, 1, 1, 0, 2]               # index 2 slices rows 20:25 (5 rows)
+    results = []
+    for device, linker in (("cpu", "numpy"), ("cuda", "cuda")):
+        with S.config.change_flags(device=device, linker=linker):
+            train, w, _ = _softmax_regression(xs, ys, 10)
+            results.append(([float(train(k)) for k in order], w.get_value(), train))
+    (ref_costs, ref_w, _), (costs, got_w, train) = results
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-5)
+    np.testing.assert_allclose(got_w, ref_w, rtol=1e-5, atol=1e-6)
+    cache = train.program.graphs
+    assert cache.captures == 1 and cache.replays >= 4 and not cache.failures
+
+
+def test_graph_call_with_a_bad_label_raises_and_changes_nothing(emu):
+    rng = np.random.default_rng(8)
+    xs, ys = rng.normal(size=(20, 4)).astype("float32"), rng.integers(0, 3, 20).astype("int64")
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        train, w, data_y = _softmax_regression(xs, ys, 10)
+        for k in (0, 1, 0):
+            train(k)
+        assert train.program.graphs.replays == 2     # the capturing call replays too
+        bad = ys.copy()
+        bad[3] = 7
+        data_y.set_value(bad)                       # copied in place: the graph stays valid
+        before = w.get_value()
+        with pytest.raises(IndexError):
+            train(0)
+        np.testing.assert_array_equal(w.get_value(), before)
+        train(1)                                    # rows 10:20 are fine
+        assert train.program.graphs.captures == 1
+        assert not np.array_equal(w.get_value(), before)
+
+
+def test_set_value_keeps_the_graph_and_is_seen_by_it(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        v = S.shared(np.ones(4, "float32"), name="v")
+        k = S.fscalar("k")
+        f = S.function([k], S.sum(v * k), updates=[(v, v + 1)])
+        assert [float(f(np.float32(2))) for _ in range(3)] == [8, 16, 24]
+        v.set_value(np.zeros(4, "float32"))
+        assert float(f(np.float32(3))) == 0 and float(f(np.float32(1))) == 4
+        assert f.program.graphs.captures == 1 and f.program.graphs.replays == 4
+        np.testing.assert_array_equal(v.get_value(), 2)
+
+
+def test_a_call_that_needs_the_host_midway_is_not_captured(emu):
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        v = S.shared(np.arange(5, dtype="float64"), name="v")
+        idx = S.lvector("idx")
+        y = S.inc_subtensor(v[idx], 1.0) * 2         # advanced indexing: the host reference
+        f = S.function([idx], S.sum(y))
+        for _ in range(3):
+            assert float(f(np.array([0, 2, 2]))) == 2 * (10 + 3)
+        assert f.program.graphs.captures == 0
+        assert "back to the host" in next(iter(f.program.graphs.failures.values()))

@@ -12,7 +12,7 @@ from symbolic.ops.fused import FusedElemwise, FusedReduce
 from symbolic.ops.linalg import Dot
 from symbolic.ops.nnet import LogSoftmax, Softmax
 from symbolic.ops.pool import Pool, PoolGrad
-from symbolic.ops.reduce import Reduce
+from symbolic.ops.reduce import ArgReduce, Reduce
 from symbolic.ops.shape import Alloc, DimShuffle, Join, Reshape, Shape
 from symbolic.ops.subtensor import IncSubtensor, Subtensor
 from symbolic.random import Binomial, Uniform
@@ -39,6 +39,7 @@ for _op, _fn in ((Elemwise, lower_elemwise.elementwise), (Cast, lower_elemwise.e
                  (Reshape, lower_shapes.reshape), (Subtensor, lower_shapes.subtensor),
                  (IncSubtensor, lower_shapes.inc_subtensor), (Alloc, lower_shapes.alloc),
                  (Join, lower_shapes.join), (Unbroadcast, lower_shapes.unbroadcast),
+                 (ArgReduce, lower_nnet.argreduce),
                  (Softmax, lower_nnet.softmax("softmax")),
                  (LogSoftmax, lower_nnet.softmax("log_softmax")),
                  (SoftmaxCrossEntropy, lower_nnet.xent("xent")),
@@ -62,4 +63,4 @@ class CudaBackend:
             raise ValueError(f"linker=cuda runs on a GPU: set config.device='cuda' (now "
                              f"{config.device!r}) before creating shared variables")
         device_named(config.device)
-        return CudaProgram(fgraph, LOWERINGS, profile)
+        return CudaProgram(fgraph, LOWERINGS, profile, graphs=config.cuda_graphs)

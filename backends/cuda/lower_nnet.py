@@ -16,18 +16,16 @@ from . import conv as conv_src
 from . import pool as pool_src
 from . import random as random_src
 from . import rows as rows_src
+from .codegen import _finish
 from .lower_elemwise import elementwise_program
-from .runtime import MAX_BLOCKS, cupy, i64, launch
+from .runtime import MAX_BLOCKS, cupy, i64, launch, status_is_set
+from .scalar import Helpers, ctype
 
-__all__ = ["softmax", "xent", "pool", "conv", "random_sample"]
+__all__ = ["softmax", "xent", "argreduce", "pool", "conv", "random_sample"]
 
 _FLOATS = ("float32", "float64")
 # A convolution's column matrix is built for this many values at most at a time.
 COLUMN_VALUES = 1 << 25
-
-
-def _status_set(status):
-    return bool(cupy().asnumpy(status)[0])
 
 
 def _row_launch(src, rows, args):
@@ -86,11 +84,58 @@ def xent(kind):
                 out = cp.empty(z.shape, dtype=dtype)
                 _row_launch(src, rows, [i64(rows), i64(n), i64(0 if d.size == 1 else 1), d, z,
                                         y, out, status])
-            return None if _status_set(status) else [out]
+            return None if status_is_set(status) else [out]
         run.how = f"cuda: {kind} row kernel"
         run.host_args = (len(node.inputs) - 1,)          # the row count
         return run
     return lower
+
+
+def _arg_source(kind, dtype):
+    """One thread per row: the index of the row's first maximum (minimum), or of its first
+    NaN, as NumPy's argmax/argmin."""
+    t, cmp = ctype(dtype), ">" if kind == "max" else "<"
+    nan = "isnan(v)" if dtype in _FLOATS else "false"
+    lines = ["  for (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < rows;",
+             "       r += (long long)gridDim.x * blockDim.x) {",
+             f"    const {t}* row = x + r * n;",
+             f"    {t} best = row[0];",
+             "    long long at = 0;",
+             "    for (long long j = 0; j < n; j++) {",
+             f"      const {t} v = row[j];",
+             f"      if ({nan}) {{ at = j; break; }}",
+             f"      if (v {cmp} best) {{ best = v; at = j; }}",
+             "    }",
+             "    out[r] = at;", "  }", ""]
+    params = [("rows", "const long long"), ("n", "const long long"), ("x", f"const {t}*"),
+              ("out", "long long*")]
+    return _finish(f"arg{kind}", Helpers(), "\n".join(lines), params)
+
+
+def argreduce(node):
+    """argmax/argmin along an axis (moved last, made contiguous) or of the flattened array."""
+    kind, axis, dtype = node.op.kind, node.op.axis, node.inputs[0].dtype
+    if dtype not in ("float32", "float64", "int64", "int32"):
+        return None
+    src = _arg_source(kind, dtype)
+
+    def run(x):
+        cp = cupy()
+        if x.size == 0 or x.ndim == 0:
+            return None
+        if axis is None:
+            rows_shape, x = (), cp.ascontiguousarray(x).reshape(1, -1)
+        else:
+            a = axis % x.ndim
+            order = [d for d in range(x.ndim) if d != a] + [a]
+            rows_shape = tuple(x.shape[d] for d in order[:-1])
+            x = cp.ascontiguousarray(x.transpose(order)).reshape(-1, x.shape[a])
+        rows, n = x.shape
+        out = cp.empty((rows,), dtype="int64")
+        launch(src, rows, [i64(rows), i64(n), x, out])
+        return [out.reshape(rows_shape)]
+    run.how = f"cuda: arg{kind} row kernel"
+    return run
 
 
 def pool(kind):
@@ -260,6 +305,28 @@ def conv(kind):
     return lower
 
 
+class _SmallValues:
+    """Device copies of small host parameters, by value: the dropout probability is copied
+    once, not on every call (and a call captured into a graph then copies nothing)."""
+
+    LIMIT, MAX_SIZE = 64, 256
+
+    def __init__(self):
+        self.copies = {}
+
+    def on_device(self, a):
+        a = np.ascontiguousarray(a)
+        if a.size > self.MAX_SIZE:
+            return cupy().asarray(a)
+        key = (a.dtype.str, a.shape, a.tobytes())
+        dev = self.copies.get(key)
+        if dev is None:
+            dev = cupy().asarray(a)
+            if len(self.copies) < self.LIMIT:
+                self.copies[key] = dev
+        return dev
+
+
 def random_sample(kind):
     def lower(node):
         op = node.op
@@ -267,6 +334,7 @@ def random_sample(kind):
             return None
         src = random_src.philox_source(kind, op.dtype if kind == "uniform" else None)
         param_dtypes = (op.dtype, op.dtype) if kind == "uniform" else ("int64", "float64")
+        small_values = _SmallValues()
         cast = None
         if kind == "binomial" and op.dtype != "int64":
             cast = elementwise_program(dict(steps=[("cast", (0,), op.dtype)], n_inputs=1,
@@ -274,6 +342,7 @@ def random_sample(kind):
 
         def run(state, size, *params):
             cp = cupy()
+            on_device = small_values.on_device
             try:
                 shape = tuple(int(s) for s in size)
                 host = [np.broadcast_to(np.asarray(p, dtype=dt), shape)
@@ -294,8 +363,8 @@ def random_sample(kind):
             flat = []
             for p, a in zip(params, host):
                 one = np.asarray(p).size == 1
-                flat.append((cp.asarray(np.ascontiguousarray(a.reshape(-1)[:1] if one
-                                                             else a.reshape(-1))), 0 if one else 1))
+                flat.append((on_device(a.reshape(-1)[:1] if one else a.reshape(-1)),
+                             0 if one else 1))
             (p1, s1), (p2, s2) = flat
             new_state = cp.empty((4,), dtype="int64")
             status = cp.zeros((1,), dtype="int64")
@@ -303,7 +372,7 @@ def random_sample(kind):
             n_max = 0 if kind == "uniform" else (int(host[0].max()) if n else 0)
             launch(src, max(n, 1), [i64(n), i64(s1), i64(s2), i64(n_max), out, p1, p2,
                                     cp.ascontiguousarray(state), new_state, status])
-            if _status_set(status):
+            if status_is_set(status):
                 return None
             out = out[:n].reshape(shape)
             if cast is not None:

@@ -6,11 +6,14 @@ covered the thunk returns None and the node runs its reference on the host, whic
 the reference's error.
 """
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from symbolic.ops.subtensor import build_index
 
+from . import codegen
 from .lower_elemwise import elementwise_program, reduction_program
-from .runtime import cupy
+from .runtime import cupy, i64, launch
+from .scalar import Helpers, ctype
 
 __all__ = ["shape", "dimshuffle", "reshape", "subtensor", "inc_subtensor", "alloc", "join",
            "unbroadcast"]
@@ -77,11 +80,57 @@ def subtensor(node):
     ints, arrays = _index_positions(spec)
     if arrays:
         return None               # advanced indexing: the reference (its bounds checks)
+    dtype = node.outputs[0].dtype
+    gathers = {}
 
     def run(x, *idx):
         index = _checked_index(x.shape, spec, idx)
         return None if index is None else [x[index]]
+
+    def layout(x, idx):
+        """(offset in elements, shape, strides) of ``x[index]``, from x's layout alone; None
+        for an index out of range."""
+        index = _checked_index(x.shape, spec, idx)
+        if index is None:
+            return None
+        probe = as_strided(np.zeros(1, dtype=x.dtype), x.shape, x.strides)
+        view = probe[index + (Ellipsis,)]
+        offset = view.__array_interface__["data"][0] - probe.__array_interface__["data"][0]
+        return offset // x.itemsize, view.shape, view.strides
+
+    def gather(x, idx, offset):
+        """The view as a copy read at the device offset ``offset[0]``: what a CUDA graph
+        replays when the indices change from call to call (a view's address cannot)."""
+        found = layout(x, idx)
+        if found is None:
+            return None
+        _, shape, strides = found
+        out = cupy().empty(shape, dtype=dtype)
+        n = int(np.prod(shape, dtype=np.int64))
+        if n:
+            nd = len(shape)
+            if nd not in gathers:
+                gathers[nd] = _gather_source(nd, dtype)
+            launch(gathers[nd], n, [i64(n), *map(i64, shape), x,
+                                    *(i64(st // x.itemsize) for st in strides), offset, out])
+        return out
+    run.layout, run.gather = layout, gather
     return _host_args(run, [1 + k for k in ints], "cuda: subtensor (view)")
+
+
+def _gather_source(ndim, dtype):
+    """``out[i] = x[off[0] + sum_d c_d * t_d]`` over the C-order coordinates ``c`` of the
+    shape ``s``: a strided copy whose start is read from device memory."""
+    t = ctype(dtype)
+    params = ([("n", "const long long")] + [(f"s{d}", "const long long") for d in range(ndim)]
+              + [("x", f"const {t}*")] + [(f"t{d}", "const long long") for d in range(ndim)]
+              + [("off", "const long long*"), ("out", f"{t}*")])
+    lines = (["  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;",
+              "       i += (long long)gridDim.x * blockDim.x) {"]
+             + codegen._offsets("i", [f"s{d}" for d in range(ndim)],
+                                [("o", [f"t{d}" for d in range(ndim)])], "    ")
+             + ["    out[i] = x[off[0] + o];", "  }", ""])
+    return codegen._finish("gather", Helpers(), "\n".join(lines), params)
 
 
 def inc_subtensor(node):

@@ -12,7 +12,9 @@ array sliced by host integers: a network3 step sends the index and receives the 
 
 Outputs go back to the host (``Function`` returns NumPy arrays); updates stay where the
 shared value was.  Every conversion is counted in ``transfers`` (tests check that a training
-step moves no data set).
+step moves no data set).  With ``config.cuda_graphs`` a call whose layout was seen before is
+replayed from a CUDA graph (``graphs.py``); the eager path here is also what records what a
+capture needs.
 """
 import numpy as np
 
@@ -22,7 +24,7 @@ from .runtime import cupy
 
 
 class Transfers:
-    """How many values were copied each way (the GPU tests watch these)."""
+    """How many values (and bytes) were copied each way (the GPU tests watch these)."""
 
     def __init__(self):
         self.to_device = self.to_host = self.bytes_to_device = self.bytes_to_host = 0
@@ -33,7 +35,12 @@ class Transfers:
 
 
 class Placement:
-    """Moves values between host and GPU; constants are copied to the GPU once."""
+    """Moves values between host and GPU; constants are copied to the GPU once.
+
+    ``step`` is the schedule position being run; ``watch`` (set while a call is recorded for
+    a capture, or captured) sees every conversion: ``watch.to_device(step, k, value)`` may
+    return the device array to use (a capture's staging buffer), ``watch.to_host(step)`` and
+    ``watch.host_arg(step, k)`` note the others."""
 
     def __init__(self, constants):
         self.cp = cupy()
@@ -41,8 +48,9 @@ class Placement:
         self.constants = {id(data): data for _, data in constants}
         self.device_constants = {}
         self.transfers = Transfers()
+        self.step, self.watch = None, None
 
-    def on_device(self, value):
+    def on_device(self, value, k=None):
         if isinstance(value, self.ndarray):
             return value
         key = id(value)
@@ -51,16 +59,27 @@ class Placement:
                 self.device_constants[key] = self.cp.asarray(np.asarray(value))
             return self.device_constants[key]
         value = np.asarray(value)
+        if self.watch is not None:
+            staged = self.watch.to_device(self.step, k, value)
+            if staged is not None:
+                return staged
         self.transfers.to_device += 1
         self.transfers.bytes_to_device += value.nbytes
         return self.cp.asarray(value)
 
     def on_host(self, value):
         if isinstance(value, self.ndarray):
+            if self.watch is not None:
+                self.watch.to_host(self.step)
             self.transfers.to_host += 1
             self.transfers.bytes_to_host += value.nbytes
             return self.cp.asnumpy(value)
         return value
+
+    def host_arg(self, value, k):
+        if self.watch is not None:
+            self.watch.host_arg(self.step, k)
+        return self.on_host(value)
 
 
 def host_thunk(node, placement):
@@ -70,6 +89,7 @@ def host_thunk(node, placement):
     def run(*args):
         return perform(node, [on_host(a) for a in args])
     run.how = "host: numpy reference"
+    run.on_device = False
     return run
 
 
@@ -81,31 +101,45 @@ def placed_thunk(node, device, placement):
     host = host_thunk(node, placement)
     wants_host = frozenset(getattr(device, "host_args", ()))
     creates = getattr(device, "creates", False)
-    ndarray, on_device, on_host = placement.ndarray, placement.on_device, placement.on_host
+    ndarray, on_device, host_arg = placement.ndarray, placement.on_device, placement.host_arg
 
     def run(*args):
         if not creates and not any(isinstance(a, ndarray) for a in args):
             return host(*args)
-        moved = [on_host(a) if k in wants_host else on_device(a) for k, a in enumerate(args)]
+        moved = [host_arg(a, k) if k in wants_host else on_device(a, k)
+                 for k, a in enumerate(args)]
         results = device(*moved)
-        return host(*args) if results is None else results
+        if results is None:
+            if placement.watch is not None:
+                placement.watch.to_host(placement.step)       # the reference takes over
+            return host(*args)
+        return results
     run.how = getattr(device, "how", "cuda")
+    run.device = device
     return run
 
 
 class CudaProgram(Program):
     """The schedule of placed thunks; outputs to the host, updates where their variable was."""
 
-    def __init__(self, fgraph, lowerings, profile=None):
+    def __init__(self, fgraph, lowerings, profile=None, graphs=False):
         self._lowerings = lowerings
         self._placement = Placement([])
         self.updates = dict(getattr(fgraph, "updates", {}))
         super().__init__(fgraph, profile, lowering=self._lower)
         self._placement.constants = {id(data): data for _, data in self.constants}
+        self.graphs = None
+        if graphs and profile is None:
+            from .graphs import GraphCache
+            self.graphs = GraphCache(self)
 
     @property
     def transfers(self):
         return self._placement.transfers
+
+    @property
+    def placement(self):
+        return self._placement
 
     def _lower(self, node, inplace_plan=None):
         for cls in type(node.op).__mro__:
@@ -117,12 +151,27 @@ class CudaProgram(Program):
         return host_thunk(node, self._placement)
 
     def __call__(self, *values):
-        placement = self._placement
+        if self.graphs is not None:
+            outputs = self.graphs.call(values)
+            if outputs is not None:
+                return outputs
+        return self.finish(values, self.run_steps(values))
+
+    def new_store(self, values):
         store = list(values)
         store.extend(self._blank)
         for i, data in self.constants:
             store[i] = data
-        for thunk, ins, outs, node in self.steps:
+        return store
+
+    def run_steps(self, values, steps=None):
+        """Run ``steps`` (default: all) over a fresh store of ``values``; return the store."""
+        store = self.new_store(values)
+        placement = self._placement
+        for n, (thunk, ins, outs, node) in enumerate(self.steps):
+            if steps is not None and n not in steps:
+                continue
+            placement.step = n
             args = [store[i] for i in ins]
             try:
                 results = thunk(*args)
@@ -130,11 +179,26 @@ class CudaProgram(Program):
                 raise runtime_error(e, node, args) from e
             for i, r in zip(outs, results):
                 store[i] = r
+        placement.step = None
+        return store
+
+    def finish(self, values, store):
+        """The outputs of a run: on the host, updates where their variable lives.
+
+        A new value of a shared variable on the GPU is copied over the old one when it can
+        be (same layout, not a view): shared values keep their addresses, so the CUDA graphs
+        of every function reading them stay valid."""
+        placement = self._placement
         outputs = []
         for k, slot in enumerate(self.output_slots):
             r = store[slot]
-            if k in self.updates and isinstance(values[self.updates[k]], placement.ndarray):
-                r = placement.on_device(r)
+            target = self.updates.get(k)
+            if target is not None and isinstance(values[target], placement.ndarray):
+                old, r = values[target], placement.on_device(r)
+                if (r is not old and r.base is None and r.shape == old.shape
+                        and r.dtype == old.dtype and r.strides == old.strides):
+                    old[...] = r
+                    r = old
             else:
                 r = placement.on_host(r)
             outputs.append(r)

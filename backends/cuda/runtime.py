@@ -38,7 +38,7 @@ def cupy():
         except ImportError as e:
             raise CudaUnavailable(
                 f"device=cuda needs CuPy, which is not installed ({e}). Install the GPU extra: "
-                f"pip install 'symbolic[cuda]' (CuPy for CUDA 13; for a CUDA 12 driver, "
+                f"pip install 'symbolic-nets[cuda]' (CuPy for CUDA 13; for a CUDA 12 driver, "
                 f"pip install cupy-cuda12x), or use device=cpu") from None
         _module = cp
     return _module
@@ -78,6 +78,17 @@ class CudaDevice:
         if isinstance(value, cp.ndarray):
             return value
         return cp.asarray(np.asarray(value))
+
+    def overwrite(self, old, value):
+        """``value`` copied into the device array ``old`` when it fits (so the shared
+        variable keeps its address and the CUDA graphs reading it stay valid), else into a
+        new one."""
+        value = np.asarray(value)
+        if (isinstance(old, self.ndarray) and old.shape == value.shape and old.base is None
+                and old.dtype == value.dtype and old.flags.c_contiguous):
+            old.set(value if value.flags.c_contiguous else value.copy(order="C"))
+            return old
+        return self.to_device(value)
 
     def to_host(self, value):
         if isinstance(value, self.ndarray):
@@ -120,6 +131,26 @@ def launch(source, n, args, block=BLOCK, blocks=None):
     """Run the kernel of ``source`` over ``n`` items (grid-stride) with ``args`` (device
     arrays and NumPy scalars of the parameters' C types)."""
     kernel(source)((blocks or grid_for(n, block),), (block,), tuple(args))
+
+
+_captured_statuses = None
+
+
+def status_is_set(status):
+    """Whether a kernel's status word says the data was bad.  While a call is captured
+    into a graph the word cannot be read (no synchronization inside a capture): it is
+    collected for reading after each replay, and the capture goes on."""
+    if _captured_statuses is not None:
+        _captured_statuses.append(status)
+        return False
+    return bool(cupy().asnumpy(status)[0])
+
+
+def collect_statuses(on):
+    """Start (``on``) or stop collecting status words; returns the ones collected."""
+    global _captured_statuses
+    got, _captured_statuses = _captured_statuses, ([] if on else None)
+    return got or []
 
 
 def i64(v):

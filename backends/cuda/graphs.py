@@ -1,0 +1,353 @@
+"""CUDA graphs: a call of a given layout captured once, then replayed as one launch.
+
+At network3's mini-batch of 10 a training step is ~100 small kernels, and launching them one
+by one from Python costs more than running them.  So (``config.cuda_graphs``, on by
+default) the program's calls are sorted by layout: the shapes, dtypes and strides of every
+value, and the address of every device value (a graph reads and writes fixed addresses).
+
+1. The first call of a layout runs eagerly and is *recorded*: which steps ran on the GPU,
+   which host values were copied to it, which host values the GPU steps read as arguments,
+   how much memory the call allocated.  A call that copied GPU data back to the host in the
+   middle (a node with no CUDA lowering fed by GPU data, a fallback to the reference) is
+   never captured.
+2. The second call *captures* the GPU steps into a graph (nothing runs during a capture):
+   allocations come from one arena sized by the recording, so the graph's addresses stay
+   its own; every host value copied to the GPU gets a staging buffer; a slice of a GPU
+   array by indices that change from call to call (``data[i*n:(i+1)*n]``: the host values
+   are tracked from the caller's inputs) becomes a copy kernel reading its start from a
+   staging buffer.  A second graph copies the new values of the updated shared variables
+   over the old ones, so the next replay reads them at the same addresses.
+3. Every call of a captured layout then runs the host steps that depend on the inputs
+   (index arithmetic), writes the staging buffers, launches the graph, reads the outputs and
+   the status words of the kernels that check data (labels, random states), and only then,
+   when all is well, launches the update graph.  A bad status, or indices that give another
+   slice shape, make that call run eagerly, which gives the reference's result or error with
+   nothing changed.
+
+Anything that goes wrong in a capture marks the layout as eager-only (``failures`` says
+why).  ``set_value`` gives a shared variable a new address, hence a new layout.
+"""
+import numpy as np
+
+from symbolic.ops.shape import Shape
+
+from . import runtime
+
+MAX_LAYOUTS = 8        # layouts remembered per function (the least recently used go)
+ALIGN = 512
+
+
+class _Layout:
+    """A device array's layout without the array (what a slice's offset is computed from
+    at replay, when intermediate arrays are not at hand)."""
+
+    def __init__(self, x):
+        self.shape, self.strides, self.dtype, self.itemsize = x.shape, x.strides, x.dtype, \
+            x.itemsize
+
+
+class CaptureFailed(Exception):
+    """This call cannot be replayed from a graph (the message says why)."""
+
+
+def layout_key(values, ndarray):
+    parts = []
+    for v in values:
+        if isinstance(v, ndarray):
+            parts.append((v.data.ptr, v.shape, v.strides, v.dtype.str))
+        else:
+            a = np.asarray(v)
+            parts.append((None, a.shape, a.dtype.str))
+    return tuple(parts)
+
+
+class _Measure:
+    """The pool's allocator, counting what a call allocates (to size a capture's arena)."""
+
+    def __init__(self, cp):
+        self.pool, self.total = cp.get_default_memory_pool(), 0
+
+    def malloc(self, size):
+        self.total += -(-size // ALIGN) * ALIGN
+        return self.pool.malloc(size)
+
+
+class _Arena:
+    """Bump allocation in one block that lives as long as the graph: what a capture
+    allocates is the graph's alone, at addresses that stay valid for every replay."""
+
+    def __init__(self, cp, nbytes):
+        self.cp, self.nbytes, self.used = cp, max(int(nbytes), ALIGN), 0
+        self.block = cp.get_default_memory_pool().malloc(self.nbytes)
+
+    def malloc(self, size):
+        size = -(-size // ALIGN) * ALIGN
+        if self.used + size > self.nbytes:
+            raise CaptureFailed(f"the capture allocated more than the recorded {self.nbytes} "
+                                f"bytes")
+        mp = self.cp.cuda.MemoryPointer(self.block.mem, self.block.offset + self.used)
+        self.used += size
+        return mp
+
+
+class Recording:
+    """What the first call of a layout did (see the module docstring, step 1)."""
+
+    def __init__(self, program, values):
+        self.program = program
+        placement = program.placement
+        cp = placement.cp
+        self.staged, self.host_args, self.copied_back = {}, set(), set()
+        measure = _Measure(cp)
+        placement.watch = self
+        try:
+            with cp.cuda.using_allocator(measure.malloc):
+                store = program.run_steps(values)
+        finally:
+            placement.watch = None
+        self.outputs = program.finish(values, store)
+        self.allocated = measure.total
+        self.reason = self._analyse(values, store, placement.ndarray)
+
+    # watch interface (program.Placement)
+    def to_device(self, step, k, value):
+        if step is not None:
+            self.staged[(step, k)] = (value.shape, value.dtype)
+        return None
+
+    def to_host(self, step):
+        if step is not None:
+            self.copied_back.add(step)
+
+    def host_arg(self, step, k):
+        if step is not None:
+            self.host_args.add((step, k))
+
+    def _analyse(self, values, store, ndarray):
+        """None if the call can be captured, else why not; sets the plan for a capture."""
+        program = self.program
+        if self.copied_back:
+            return (f"GPU data went back to the host in the middle of the call (step "
+                    f"{min(self.copied_back)}: {program.steps[min(self.copied_back)][3].op})")
+        dynamic = {k for k, v in enumerate(values) if not isinstance(v, ndarray)}
+        self.device_steps, self.dynamic_steps, self.gathers = [], [], set()
+        for n, (thunk, ins, outs, node) in enumerate(program.steps):
+            on_device = any(isinstance(store[o], ndarray) for o in outs)
+            if on_device:
+                self.device_steps.append(n)
+                for k, i in enumerate(ins):
+                    if (n, k) in self.host_args and i in dynamic:
+                        if getattr(getattr(thunk, "device", None), "gather", None) is None:
+                            return (f"step {n} ({node.op}) takes an argument that changes from "
+                                    f"call to call on the host")
+                        self.gathers.add(n)
+            elif not isinstance(node.op, Shape) and any(i in dynamic for i in ins):
+                self.dynamic_steps.append(n)
+                dynamic.update(outs)
+        self.dynamic = dynamic
+        for k, slot in enumerate(program.output_slots):
+            r = store[slot]
+            if k in program.updates and isinstance(values[program.updates[k]], ndarray):
+                if not isinstance(r, ndarray):
+                    return f"the update of input {program.updates[k]} is a host value"
+        return None
+
+
+class GraphCall:
+    """A captured layout (module docstring, steps 2 and 3)."""
+
+    def __init__(self, program, recording, values):
+        self.program, self.rec = program, recording
+        placement = program.placement
+        cp = self.cp = placement.cp
+        self.ndarray = placement.ndarray
+        self.arena = _Arena(cp, recording.allocated * 5 // 4 + (1 << 20))
+        self.staging = {key: cp.empty(shape, dtype)
+                        for key, (shape, dtype) in recording.staged.items()}
+        self.offsets = {n: cp.zeros((1,), dtype="int64") for n in recording.gathers}
+        self.layouts, self.sliced = {}, {}
+        self.stream = cp.cuda.Stream(non_blocking=True)
+        store = self._capture(values)
+        self.statuses = self._statuses
+        self._plan_outputs(values, store)
+
+    # ---------------------------------------------------------------- capture
+    def to_device(self, step, k, value):
+        buf = self.staging.get((step, k))
+        if buf is None or buf.shape != value.shape or buf.dtype != value.dtype:
+            raise CaptureFailed(f"step {step} copies an unrecorded value to the GPU")
+        return buf
+
+    def to_host(self, step):
+        if step is not None:
+            raise CaptureFailed(f"step {step} needs GPU data on the host")
+
+    def host_arg(self, step, k):
+        pass
+
+    def _capture(self, values):
+        program, rec, cp = self.program, self.rec, self.cp
+        placement = program.placement
+        store = program.new_store(values)
+        device_steps = set(rec.device_steps)
+        graph = None
+        placement.watch = self
+        runtime.collect_statuses(True)
+        try:
+            with self.stream, cp.cuda.using_allocator(self.arena.malloc):
+                self.stream.begin_capture()
+                try:
+                    for n, (thunk, ins, outs, node) in enumerate(program.steps):
+                        placement.step = n
+                        args = [store[i] for i in ins]
+                        if n in rec.gathers:
+                            x, idx = args[0], args[1:]
+                            self.sliced[n] = _Layout(x)
+                            self.layouts[n] = thunk.device.layout(x, idx)
+                            results = [thunk.device.gather(x, idx, self.offsets[n])]
+                        else:
+                            results = thunk(*args)
+                        if (n in device_steps) != any(isinstance(r, self.ndarray)
+                                                      for r in results):
+                            raise CaptureFailed(f"step {n} ({node.op}) ran elsewhere than "
+                                                f"when recorded")
+                        for i, r in zip(outs, results):
+                            store[i] = r
+                finally:
+                    graph = self.stream.end_capture()
+        except CaptureFailed:
+            raise
+        except Exception as e:
+            raise CaptureFailed(f"{type(e).__name__}: {e}") from e
+        finally:
+            placement.watch, placement.step = None, None
+            self._statuses = runtime.collect_statuses(False)
+        self.graph = graph
+        self.static = {i: store[i] for i in range(len(store))
+                       if i >= len(values) and i not in rec.dynamic
+                       and not isinstance(store[i], self.ndarray)}
+        for (step, k), buf in self.staging.items():
+            slot = program.steps[step][1][k]
+            if slot not in rec.dynamic:
+                buf.set(np.array(store[slot], dtype=buf.dtype, order="C"))
+        return store
+
+    def _plan_outputs(self, values, store):
+        """Where each output is after a replay; the graph that commits the updates."""
+        program, cp = self.program, self.cp
+        self.outputs, copies = [], []
+        for k, slot in enumerate(program.output_slots):
+            r = store[slot]
+            target = program.updates.get(k)
+            if target is not None and isinstance(values[target], self.ndarray):
+                old = values[target]
+                if r is not old:
+                    if r.base is not None or r.shape != old.shape or r.dtype != old.dtype:
+                        raise CaptureFailed(f"the update of input {target} is a view or has "
+                                            f"another layout")
+                    copies.append((old, r))
+                self.outputs.append(("update", target))
+            elif isinstance(r, self.ndarray):
+                self.outputs.append(("device", r))
+            else:
+                self.outputs.append(("host", slot))
+        self.commit = None
+        if copies:
+            with self.stream:
+                self.stream.begin_capture()
+                try:
+                    for old, new in copies:
+                        old[...] = new
+                finally:
+                    self.commit = self.stream.end_capture()
+
+    # ---------------------------------------------------------------- replay
+    def replay(self, values):
+        """The outputs of this call, or None when it must run eagerly."""
+        program, rec, cp = self.program, self.rec, self.cp
+        moved = program.transfers
+        store = program.new_store(values)
+        for i, v in self.static.items():
+            store[i] = v
+        try:
+            for n in rec.dynamic_steps:
+                thunk, ins, outs, _ = program.steps[n]
+                for i, r in zip(outs, thunk(*[store[i] for i in ins])):
+                    store[i] = r
+        except Exception:
+            return None                     # the eager run raises it, with its context
+        for n, offset in self.offsets.items():
+            thunk, ins, _, _ = program.steps[n]
+            found = thunk.device.layout(self.sliced[n], [store[i] for i in ins[1:]])
+            captured = self.layouts[n]
+            if found is None or found[1:] != captured[1:]:
+                return None
+            offset.set(np.array([found[0]], dtype=np.int64))
+            moved.to_device += 1
+            moved.bytes_to_device += 8
+        for (step, k), buf in self.staging.items():
+            slot = program.steps[step][1][k]
+            if slot in rec.dynamic:
+                value = np.asarray(store[slot])
+                if value.shape != buf.shape:
+                    return None
+                buf.set(np.array(value, dtype=buf.dtype, order="C"))
+                moved.to_device += 1
+                moved.bytes_to_device += buf.nbytes
+        self.graph.launch()
+        moved.to_host += len(self.statuses)
+        moved.bytes_to_host += 8 * len(self.statuses)
+        if any(cp.asnumpy(s)[0] for s in self.statuses):
+            return None
+        outputs = []
+        for kind, where in self.outputs:
+            if kind == "update":
+                outputs.append(values[where])
+            elif kind == "device":
+                moved.to_host += 1
+                moved.bytes_to_host += where.nbytes
+                outputs.append(cp.asnumpy(where))
+            else:
+                outputs.append(np.array(store[where]))     # a copy: static values are kept
+        if self.commit is not None:
+            self.commit.launch()
+        return outputs
+
+
+class GraphCache:
+    """A program's layouts: recorded, captured, or eager-only."""
+
+    def __init__(self, program):
+        self.program, self.entries = program, {}
+        self.captures = self.replays = 0
+        self.failures = {}
+
+    def call(self, values):
+        program = self.program
+        key = layout_key(values, program.placement.ndarray)
+        entry = self.entries.get(key, self)
+        if entry is self:                                   # a new layout: record it
+            if len(self.entries) >= MAX_LAYOUTS:            # forget the least recently used
+                del self.entries[next(iter(self.entries))]
+            rec = Recording(program, values)
+            self.entries[key] = rec if rec.reason is None else None
+            if rec.reason is not None:
+                self.failures[key] = rec.reason
+            return rec.outputs
+        del self.entries[key]                               # most recently used: last
+        self.entries[key] = entry
+        if entry is None:
+            return None
+        if isinstance(entry, Recording):
+            try:
+                entry = GraphCall(program, entry, values)
+            except CaptureFailed as e:
+                self.entries[key] = None
+                self.failures[key] = str(e)
+                return None
+            self.entries[key] = entry
+            self.captures += 1
+        outputs = entry.replay(values)
+        if outputs is not None:
+            self.replays += 1
+        return outputs
