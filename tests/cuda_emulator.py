@@ -382,6 +382,7 @@ class Emulator(types.SimpleNamespace):
 
     def __init__(self, devices=1, cache_dir=None):
         runtime = types.SimpleNamespace(getDeviceCount=self._device_count,
+                                        getDeviceProperties=self._properties,
                                         CUDARuntimeError=CUDARuntimeError)
         cuda = types.SimpleNamespace(
             runtime=runtime, Device=self._device, MemoryPointer=MemoryPointer,
@@ -389,7 +390,8 @@ class Emulator(types.SimpleNamespace):
             Stream=lambda null=False, non_blocking=False: _Stream(self, null, non_blocking),
             using_allocator=_using_allocator)
         pool = types.SimpleNamespace(malloc=self._pool_malloc)
-        super().__init__(ndarray=EmulatedArray, cuda=cuda, get_default_memory_pool=lambda: pool)
+        super().__init__(ndarray=EmulatedArray, cuda=cuda, get_default_memory_pool=lambda: pool,
+                         __version__="emulated")
         self.devices, self.current, self.launches = devices, None, []
         self.graph_launches = 0
         self.cache_dir = cache_dir or os.environ.get("SYMBOLIC_CUDA_EMULATOR_CACHE") or \
@@ -407,13 +409,19 @@ class Emulator(types.SimpleNamespace):
         _no_capture("cudaMalloc (CuPy's memory pool)")
         return MemoryPointer(_Memory(nbytes), 0)
 
-    def _device(self, index):
+    def _device(self, index=None):
         emu = self
 
         class Device:
             def use(self):
                 emu.current = index
+
+            def synchronize(self):
+                _no_capture("synchronizing")
         return Device()
+
+    def _properties(self, index):
+        return {"name": b"emulated GPU (host threads)", "multiProcessorCount": 1}
 
     # arrays -------------------------------------------------------------------------
     def asarray(self, x, dtype=None):

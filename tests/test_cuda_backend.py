@@ -16,8 +16,6 @@ import symbolic as S
 import cuda_emulator
 from backends.cuda import runtime
 
-pytestmark = pytest.mark.skipif(cuda_emulator.GXX is None, reason="the CUDA emulator needs g++")
-
 TOL = {"float32": dict(rtol=3e-5, atol=3e-6), "float64": dict(rtol=1e-11, atol=1e-12)}
 
 
@@ -36,6 +34,8 @@ def emu(request):
     """The CuPy the backend runs on: the emulator, and the real one where there is a GPU
     (those runs are marked ``gpu``: ``pytest -m gpu`` runs only them)."""
     if request.param == "emulated":
+        if cuda_emulator.GXX is None:
+            pytest.skip("the CUDA emulator needs g++")
         with cuda_emulator.installed() as e:
             yield e
         return

@@ -117,7 +117,7 @@ def kernel(source):
         return _kernels[source.name]
     except KeyError:
         pass
-    module = cupy().RawModule(code=source.source, options=("--std=c++14",))
+    module = cupy().RawModule(code=source.source)
     fn = _kernels[source.name] = module.get_function(source.name)
     return fn
 
