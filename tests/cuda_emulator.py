@@ -215,6 +215,9 @@ class EmulatedArray:
         value, index, a = _unwrap(value), _unwrap(index), self._a
         _run(lambda: a.__setitem__(index, value))
 
+    def view(self, dtype):
+        return self._view_or_copy(lambda a: a.view(dtype))
+
     def copy(self):
         a = self._a
         return _copied(lambda: a, a)

@@ -153,8 +153,38 @@ class Recording:
         return None
 
 
+class _Mailbox:
+    """Small values packed into one device buffer, so that a replay moves them in one copy
+    each way: ``view(shape, dtype)`` reserves a part (8-byte aligned) before the buffer is
+    allocated with ``allocate()``; ``host`` is its host twin."""
+
+    def __init__(self):
+        self.parts, self.nbytes = [], 0
+
+    def reserve(self, shape, dtype):
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        self.parts.append((self.nbytes, tuple(shape), dtype))
+        self.nbytes += -(-max(n, 1) // 8) * 8
+        return len(self.parts) - 1
+
+    def allocate(self, cp):
+        self.device = cp.empty((max(self.nbytes, 8),), dtype=np.uint8)
+        self.host = np.zeros(max(self.nbytes, 8), dtype=np.uint8)
+        self.device_views = [self._view(self.device, k) for k in range(len(self.parts))]
+        self.host_views = [self._view(self.host, k) for k in range(len(self.parts))]
+
+    def _view(self, buf, k):
+        start, shape, dtype = self.parts[k]
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return buf[start:start + n].view(dtype).reshape(shape)
+
+
 class GraphCall:
-    """A captured layout (module docstring, steps 2 and 3)."""
+    """A captured layout (module docstring, steps 2 and 3).
+
+    Per replay one copy goes to the GPU (the inbox: the staged host values and the slice
+    starts) and one comes back (the outbox: the kernels' status words and the outputs)."""
 
     def __init__(self, program, recording, values):
         self.program, self.rec = program, recording
@@ -162,14 +192,18 @@ class GraphCall:
         cp = self.cp = placement.cp
         self.ndarray = placement.ndarray
         self.arena = _Arena(cp, recording.allocated * 5 // 4 + (1 << 20))
-        self.staging = {key: cp.empty(shape, dtype)
-                        for key, (shape, dtype) in recording.staged.items()}
-        self.offsets = {n: cp.zeros((1,), dtype="int64") for n in recording.gathers}
+        self.inbox = _Mailbox()
+        staged = {key: self.inbox.reserve(shape, dtype)
+                  for key, (shape, dtype) in recording.staged.items()}
+        offsets = {n: self.inbox.reserve((1,), np.int64) for n in recording.gathers}
+        self.inbox.allocate(cp)
+        self.staging = {key: self.inbox.device_views[k] for key, k in staged.items()}
+        self.staging_host = {key: self.inbox.host_views[k] for key, k in staged.items()}
+        self.offsets = {n: self.inbox.device_views[k] for n, k in offsets.items()}
+        self.offsets_host = {n: self.inbox.host_views[k] for n, k in offsets.items()}
         self.layouts, self.sliced = {}, {}
         self.stream = cp.cuda.Stream(non_blocking=True)
-        store = self._capture(values)
-        self.statuses = self._statuses
-        self._plan_outputs(values, store)
+        self._capture(values)
 
     # ---------------------------------------------------------------- capture
     def to_device(self, step, k, value):
@@ -213,6 +247,8 @@ class GraphCall:
                                                 f"when recorded")
                         for i, r in zip(outs, results):
                             store[i] = r
+                    placement.step = None
+                    self._fill_outbox(values, store, runtime.collect_statuses(False))
                 finally:
                     graph = self.stream.end_capture()
         except CaptureFailed:
@@ -221,36 +257,57 @@ class GraphCall:
             raise CaptureFailed(f"{type(e).__name__}: {e}") from e
         finally:
             placement.watch, placement.step = None, None
-            self._statuses = runtime.collect_statuses(False)
+            runtime.collect_statuses(False)
         self.graph = graph
         self.static = {i: store[i] for i in range(len(store))
                        if i >= len(values) and i not in rec.dynamic
                        and not isinstance(store[i], self.ndarray)}
-        for (step, k), buf in self.staging.items():
+        for (step, k), host in self.staging_host.items():
             slot = program.steps[step][1][k]
             if slot not in rec.dynamic:
-                buf.set(np.array(store[slot], dtype=buf.dtype, order="C"))
-        return store
+                host[...] = store[slot]
+        self._capture_commit(values, store)
 
-    def _plan_outputs(self, values, store):
-        """Where each output is after a replay; the graph that commits the updates."""
+    def _fill_outbox(self, values, store, statuses):
+        """(Inside the capture.)  The status words and the device outputs copied into one
+        buffer read back per replay; where each output is after a replay."""
         program, cp = self.program, self.cp
-        self.outputs, copies = [], []
+        box = _Mailbox()
+        wanted, self.outputs = [], []
+        for s in statuses:
+            wanted.append((box.reserve(s.shape, s.dtype), s))
+        self.statuses = [k for k, _ in wanted]
         for k, slot in enumerate(program.output_slots):
             r = store[slot]
             target = program.updates.get(k)
             if target is not None and isinstance(values[target], self.ndarray):
-                old = values[target]
-                if r is not old:
-                    if r.base is not None or r.shape != old.shape or r.dtype != old.dtype:
-                        raise CaptureFailed(f"the update of input {target} is a view or has "
-                                            f"another layout")
-                    copies.append((old, r))
                 self.outputs.append(("update", target))
             elif isinstance(r, self.ndarray):
-                self.outputs.append(("device", r))
+                part = box.reserve(r.shape, r.dtype)
+                wanted.append((part, r))
+                self.outputs.append(("device", part))
             else:
                 self.outputs.append(("host", slot))
+        box.allocate(cp)
+        for part, arr in wanted:
+            if arr.size:
+                box.device_views[part][...] = arr
+        self.outbox = box
+
+    def _capture_commit(self, values, store):
+        """The graph copying the new values of the shared variables over the old ones."""
+        program = self.program
+        copies = []
+        for k, slot in enumerate(program.output_slots):
+            target = program.updates.get(k)
+            if target is None or not isinstance(values[target], self.ndarray):
+                continue
+            old, r = values[target], store[slot]
+            if r is not old:
+                if r.base is not None or r.shape != old.shape or r.dtype != old.dtype:
+                    raise CaptureFailed(f"the update of input {target} is a view or has another "
+                                        f"layout")
+                copies.append((old, r))
         self.commit = None
         if copies:
             with self.stream:
@@ -276,37 +333,38 @@ class GraphCall:
                     store[i] = r
         except Exception:
             return None                     # the eager run raises it, with its context
-        for n, offset in self.offsets.items():
+        for n, host in self.offsets_host.items():
             thunk, ins, _, _ = program.steps[n]
             found = thunk.device.layout(self.sliced[n], [store[i] for i in ins[1:]])
-            captured = self.layouts[n]
-            if found is None or found[1:] != captured[1:]:
+            if found is None or found[1:] != self.layouts[n][1:]:
                 return None
-            offset.set(np.array([found[0]], dtype=np.int64))
-            moved.to_device += 1
-            moved.bytes_to_device += 8
-        for (step, k), buf in self.staging.items():
+            host[0] = found[0]
+        for (step, k), host in self.staging_host.items():
             slot = program.steps[step][1][k]
             if slot in rec.dynamic:
                 value = np.asarray(store[slot])
-                if value.shape != buf.shape:
+                if value.shape != host.shape:
                     return None
-                buf.set(np.array(value, dtype=buf.dtype, order="C"))
-                moved.to_device += 1
-                moved.bytes_to_device += buf.nbytes
+                host[...] = value
+        inbox, outbox = self.inbox, self.outbox
+        if inbox.nbytes:
+            inbox.device.set(inbox.host)
+            moved.to_device += 1
+            moved.bytes_to_device += inbox.nbytes
         self.graph.launch()
-        moved.to_host += len(self.statuses)
-        moved.bytes_to_host += 8 * len(self.statuses)
-        if any(cp.asnumpy(s)[0] for s in self.statuses):
+        got = cp.asnumpy(outbox.device)
+        moved.to_host += 1
+        moved.bytes_to_host += outbox.nbytes
+        views = [got[start:start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize]
+                 .view(dtype).reshape(shape) for start, shape, dtype in outbox.parts]
+        if any(views[k].reshape(-1)[0] for k in self.statuses):
             return None
         outputs = []
         for kind, where in self.outputs:
             if kind == "update":
                 outputs.append(values[where])
             elif kind == "device":
-                moved.to_host += 1
-                moved.bytes_to_host += where.nbytes
-                outputs.append(cp.asnumpy(where))
+                outputs.append(views[where].copy())
             else:
                 outputs.append(np.array(store[where]))     # a copy: static values are kept
         if self.commit is not None:
