@@ -13,6 +13,11 @@ at a barrier, so shared-memory reductions are exercised as written.
         ...
         emu.launches                            # kernel names, in launch order
 
+Streams capture as CUDA's do: while one captures, device operations are recorded, not
+run (they run when the graph is launched), and copies to or from the host, pool
+allocations and synchronizations raise, so a capture that would be invalid on a GPU fails
+here too.  Allocations follow ``cupy.cuda.using_allocator``.
+
 Compiled kernels are cached by the hash of their text in ``$SYMBOLIC_CUDA_EMULATOR_CACHE``
 (default: a directory in the system temp dir), so repeated runs compile nothing.
 """
@@ -460,7 +465,10 @@ class Emulator(types.SimpleNamespace):
             raise ValueError(f"emulated CuPy: matmul of {a.shape} and {b.shape}")
         shape = a.shape[:-1] + b.shape[1:]
         out = _alloc(shape, np.result_type(a, b))
-        _run(lambda: np.copyto(out, np.matmul(a, b)))
+        def product():
+            with np.errstate(all="ignore"):          # a GPU does not warn about NaN
+                np.copyto(out, np.matmul(a, b))
+        _run(product)
         return EmulatedArray(out)
 
     def concatenate(self, arrays, axis=0):

@@ -522,3 +522,18 @@ def test_a_call_that_needs_the_host_midway_is_not_captured(emu):
             assert float(f(np.array([0, 2, 2]))) == 2 * (10 + 3)
         assert f.program.graphs.captures == 0
         assert "back to the host" in next(iter(f.program.graphs.failures.values()))
+
+
+# ----------------------------------------------------------------------------------------
+# every kernel the backend launched compiles with nvcc
+# ----------------------------------------------------------------------------------------
+@pytest.mark.skipif(__import__("shutil").which("nvcc") is None, reason="nvcc is not on PATH")
+def test_every_launched_kernel_compiles_with_nvcc(emu, tmp_path):
+    """The emulator compiles kernels as host C++; the GPU compiles them with NVRTC.  Run a
+    network3 conv net with dropout (and whatever the tests before ran) and give every kernel
+    source launched so far to nvcc for sm_90."""
+    test_network3_conv_net_with_dropout_trains_like_the_reference(emu, True)
+    from test_cuda_codegen import nvcc_ptx
+    sources = list(runtime.compiled_sources.values())
+    assert len(sources) >= 20
+    assert nvcc_ptx(tmp_path, sources, stem="launched") == len(sources)

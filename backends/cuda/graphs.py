@@ -10,7 +10,9 @@ value, and the address of every device value (a graph reads and writes fixed add
    how much memory the call allocated.  A call that copied GPU data back to the host in the
    middle (a node with no CUDA lowering fed by GPU data, a fallback to the reference) is
    never captured.
-2. The second call *captures* the GPU steps into a graph (nothing runs during a capture):
+2. The second call *captures* the GPU steps into a graph (nothing runs during a capture),
+   after a rehearsal on the capture stream that compiles and loads every kernel the capture
+   will launch (loading a module inside a capture is not allowed everywhere):
    allocations come from one arena sized by the recording, so the graph's addresses stay
    its own; every host value copied to the GPU gets a staging buffer; a slice of a GPU
    array by indices that change from call to call (``data[i*n:(i+1)*n]``: the host values
@@ -197,6 +199,7 @@ class GraphCall:
                   for key, (shape, dtype) in recording.staged.items()}
         offsets = {n: self.inbox.reserve((1,), np.int64) for n in recording.gathers}
         self.inbox.allocate(cp)
+        self.inbox.device.set(self.inbox.host)              # zeros until the first replay
         self.staging = {key: self.inbox.device_views[k] for key, k in staged.items()}
         self.staging_host = {key: self.inbox.host_views[k] for key, k in staged.items()}
         self.offsets = {n: self.inbox.device_views[k] for n, k in offsets.items()}
@@ -219,38 +222,54 @@ class GraphCall:
     def host_arg(self, step, k):
         pass
 
+    def _run_body(self, values, store, capturing):
+        """The GPU steps (and the host steps between them), then the outbox copies.  In the
+        rehearsal the slices' starts are written first, so that the copies read in bounds."""
+        program, rec = self.program, self.rec
+        placement = program.placement
+        device_steps = set(rec.device_steps)
+        for n, (thunk, ins, outs, node) in enumerate(program.steps):
+            placement.step = n
+            args = [store[i] for i in ins]
+            if n in rec.gathers:
+                x, idx = args[0], args[1:]
+                self.sliced[n] = _Layout(x)
+                self.layouts[n] = thunk.device.layout(x, idx)
+                if not capturing:
+                    self.offsets_host[n][0] = self.layouts[n][0]
+                    self.inbox.device.set(self.inbox.host)
+                results = [thunk.device.gather(x, idx, self.offsets[n])]
+            else:
+                results = thunk(*args)
+            if (n in device_steps) != any(isinstance(r, self.ndarray) for r in results):
+                raise CaptureFailed(f"step {n} ({node.op}) ran elsewhere than when recorded")
+            for i, r in zip(outs, results):
+                store[i] = r
+        placement.step = None
+        self._fill_outbox(values, store, runtime.collect_statuses(True))
+
     def _capture(self, values):
+        """A rehearsal on the capture stream (it compiles and loads every kernel, CuPy's
+        copies included, and nothing it writes is kept), then the capture itself."""
         program, rec, cp = self.program, self.rec, self.cp
         placement = program.placement
-        store = program.new_store(values)
-        device_steps = set(rec.device_steps)
         graph = None
         placement.watch = self
         runtime.collect_statuses(True)
         try:
-            with self.stream, cp.cuda.using_allocator(self.arena.malloc):
-                self.stream.begin_capture()
-                try:
-                    for n, (thunk, ins, outs, node) in enumerate(program.steps):
-                        placement.step = n
-                        args = [store[i] for i in ins]
-                        if n in rec.gathers:
-                            x, idx = args[0], args[1:]
-                            self.sliced[n] = _Layout(x)
-                            self.layouts[n] = thunk.device.layout(x, idx)
-                            results = [thunk.device.gather(x, idx, self.offsets[n])]
-                        else:
-                            results = thunk(*args)
-                        if (n in device_steps) != any(isinstance(r, self.ndarray)
-                                                      for r in results):
-                            raise CaptureFailed(f"step {n} ({node.op}) ran elsewhere than "
-                                                f"when recorded")
-                        for i, r in zip(outs, results):
-                            store[i] = r
-                    placement.step = None
-                    self._fill_outbox(values, store, runtime.collect_statuses(False))
-                finally:
-                    graph = self.stream.end_capture()
+            with self.stream:
+                rehearsal = program.new_store(values)
+                self._run_body(values, rehearsal, capturing=False)
+                for old, new in self._update_pairs(values, rehearsal):
+                    cp.empty(old.shape, old.dtype)[...] = new
+                self.stream.synchronize()
+                store = program.new_store(values)
+                with cp.cuda.using_allocator(self.arena.malloc):
+                    self.stream.begin_capture()
+                    try:
+                        self._run_body(values, store, capturing=True)
+                    finally:
+                        graph = self.stream.end_capture()
         except CaptureFailed:
             raise
         except Exception as e:
@@ -294,10 +313,9 @@ class GraphCall:
                 box.device_views[part][...] = arr
         self.outbox = box
 
-    def _capture_commit(self, values, store):
-        """The graph copying the new values of the shared variables over the old ones."""
-        program = self.program
-        copies = []
+    def _update_pairs(self, values, store):
+        """(old value, new value) of each shared variable on the GPU that the call updates."""
+        program, pairs = self.program, []
         for k, slot in enumerate(program.output_slots):
             target = program.updates.get(k)
             if target is None or not isinstance(values[target], self.ndarray):
@@ -307,7 +325,12 @@ class GraphCall:
                 if r.base is not None or r.shape != old.shape or r.dtype != old.dtype:
                     raise CaptureFailed(f"the update of input {target} is a view or has another "
                                         f"layout")
-                copies.append((old, r))
+                pairs.append((old, r))
+        return pairs
+
+    def _capture_commit(self, values, store):
+        """The graph copying the new values of the shared variables over the old ones."""
+        copies = self._update_pairs(values, store)
         self.commit = None
         if copies:
             with self.stream:

@@ -119,7 +119,12 @@ def kernel(source):
         pass
     module = cupy().RawModule(code=source.source)
     fn = _kernels[source.name] = module.get_function(source.name)
+    compiled_sources[source.name] = source
     return fn
+
+
+# every kernel source compiled in this process, by name (tests compile them all with nvcc)
+compiled_sources = {}
 
 
 def grid_for(n, block=BLOCK):
