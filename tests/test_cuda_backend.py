@@ -537,3 +537,62 @@ def test_every_launched_kernel_compiles_with_nvcc(emu, tmp_path):
     sources = list(runtime.compiled_sources.values())
     assert len(sources) >= 20
     assert nvcc_ptx(tmp_path, sources, stem="launched") == len(sources)
+
+
+def test_small_grids_and_column_chunks(emu, monkeypatch):
+    """Grid-stride loops with fewer blocks than items, and convolutions whose column matrix
+    is built in several chunks of images, give the same results."""
+    if not emulated(emu):
+        pytest.skip("sizes the emulator can run quickly")
+    from backends.cuda import lower_nnet
+    monkeypatch.setattr(runtime, "MAX_BLOCKS", 2)
+    monkeypatch.setattr(lower_nnet, "COLUMN_VALUES", 2 * 9 * 36 * 2)   # two images per chunk
+    x0 = RNG.normal(size=(5, 2, 8, 8)).astype("float32")
+    w0 = RNG.normal(size=(3, 2, 3, 3)).astype("float32")
+
+    def build():
+        x, w = S.shared(x0, name="x"), S.shared(w0, name="w")
+        y = S.pool_2d(S.relu(S.conv2d(x, w)), (2, 2), ignore_border=True)
+        gx, gw = S.grad(S.sum(S.sqr(y)), [x, w])
+        return [], [y, gx, gw, S.softmax(S.reshape(y, (5, -1))), S.sum(x, axis=(0, 2))], [], []
+    on_both(build, [], tol=dict(rtol=2e-4, atol=2e-4))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool"])
+def test_integer_and_boolean_programs(emu, dtype):
+    a = (RNG.integers(0, 2, (3, 4)) if dtype == "bool" else RNG.integers(0, 9, (3, 4))).astype(dtype)
+    b = (RNG.integers(0, 2, (4,)) if dtype == "bool" else RNG.integers(1, 5, (4,))).astype(dtype)
+
+    def build():
+        x, y = S.tensor(dtype, (None, None)), S.tensor(dtype, (None,))
+        outs = [x * y + x, S.maximum(x, y), S.eq(x, y), S.cast(x, "float32") / 3,
+                S.sum(x, axis=0), S.max(x, axis=1)]
+        if dtype != "bool":
+            outs += [x // y, x % y]
+        return [x, y], outs, [], []
+    on_both(build, [a, b])
+
+
+
+def test_nets_command_line_on_the_gpu(emu, tmp_path):
+    """``python -m nets --backend cuda``, the README's main job on a GPU, on a few images."""
+    from mnist_paths import mnist_dir
+    import nets.cli as cli
+    if mnist_dir() is None:
+        pytest.skip("no MNIST")
+    if not emulated(emu):
+        pytest.skip("the GPU session runs the real thing")
+    payloads = {}
+    for backend in ("numpy", "cuda"):
+        args = cli.build_parser().parse_args(
+            ["basic_conv", "--epochs", "1", "--train-size", "100", "--eval-size", "50",
+             "--backend", backend, "--data-dir", mnist_dir(),
+             "--output-dir", str(tmp_path / backend), "--quiet"])
+        with S.config.change_flags():
+            payloads[backend] = cli.run(args, out=lambda *a: None)
+    got = payloads["cuda"]
+    assert got["config"]["backend"] == "cuda" and got["config"]["device"] == "cuda"
+    ref = payloads["numpy"]["runs"][0]["epochs"][0]
+    run = got["runs"][0]["epochs"][0]
+    assert abs(run["training_cost"] - ref["training_cost"]) < 1e-4
+    assert abs(run["test_accuracy"] - ref["test_accuracy"]) <= 0.02
