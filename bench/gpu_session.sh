@@ -5,9 +5,12 @@
 # 2. the GPU benchmark (W1-W4, ours against PyTorch eager on the same GPU), mini-batch 10
 #    and 256, after checking the losses against the reference backend.
 # "quick" runs only mini-batch 10 with fewer steps.
+# The GPU machines have CuPy, PyTorch and NumPy but maybe not pytest: carry .gpu-deps
+# (made here by `pip install --target .gpu-deps pytest`; the device tool's `carry`).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python -c "import pytest" 2>/dev/null || export PYTHONPATH="$PWD/.gpu-deps:$PYTHONPATH"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python -c "import cupy; print('CuPy', cupy.__version__)"
 python -m pytest -q -m gpu -x tests/test_cuda_backend.py 2>&1 | tail -30
