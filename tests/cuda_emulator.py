@@ -127,7 +127,7 @@ def _alloc(shape, dtype):
         return np.empty(shape, dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     mp = _STATE.allocator(max(nbytes, 1))
-    return np.ndarray(shape, dtype, buffer=mp.mem.buffer, offset=mp.offset)
+    return np.ndarray(shape, dtype, buffer=mp.mem.buffer, offset=mp._offset)
 
 
 class _Memory:
@@ -138,10 +138,17 @@ class _Memory:
 
 
 class MemoryPointer:
+    """As CuPy's: ``mem``, ``ptr`` and ``device_id``, and ``pointer + nbytes``; the offset
+    into ``mem`` is not public."""
+
     def __init__(self, mem, offset):
         if not 0 <= offset <= mem.size:
             raise ValueError("emulated CuPy: offset outside the allocation")
-        self.mem, self.offset, self.ptr = mem, int(offset), mem.ptr + int(offset)
+        self.mem, self._offset, self.ptr, self.device_id = mem, int(offset), \
+            mem.ptr + int(offset), 0
+
+    def __add__(self, nbytes):
+        return MemoryPointer(self.mem, self._offset + int(nbytes))
 
 
 class _Pointer:
@@ -469,14 +476,6 @@ class Emulator(types.SimpleNamespace):
             with np.errstate(all="ignore"):          # a GPU does not warn about NaN
                 np.copyto(out, np.matmul(a, b))
         _run(product)
-        return EmulatedArray(out)
-
-    def concatenate(self, arrays, axis=0):
-        parts = [_as_device(a) for a in arrays]
-        shape = list(parts[0].shape)
-        shape[axis] = sum(p.shape[axis] for p in parts)
-        out = _alloc(shape, np.result_type(*parts))
-        _run(lambda: np.concatenate(parts, axis=axis, out=out))
         return EmulatedArray(out)
 
     def RawModule(self, code, options=()):

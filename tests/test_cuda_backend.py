@@ -596,3 +596,40 @@ def test_nets_command_line_on_the_gpu(emu, tmp_path):
     run = got["runs"][0]["epochs"][0]
     assert abs(run["training_cost"] - ref["training_cost"]) < 1e-4
     assert abs(run["test_accuracy"] - ref["test_accuracy"]) <= 0.02
+
+
+@pytest.mark.parametrize("graphs", [True, False])
+def test_updates_that_read_each_other_see_the_old_values(emu, graphs):
+    """A swap and ``(w_prev, w)``: every new value is computed before any is stored, also
+    when the new values are copied over the old buffers in place."""
+    with S.config.change_flags(device="cuda", linker="cuda", cuda_graphs=graphs):
+        a = S.shared(np.full(3, 1.0, "float32"), name="a")
+        b = S.shared(np.full(3, 2.0, "float32"), name="b")
+        w = S.shared(np.zeros(3, "float32"), name="w")
+        w_prev = S.shared(np.zeros(3, "float32"), name="w_prev")
+        f = S.function([], [], updates=[(a, b), (b, a), (w, w + 1), (w_prev, w)])
+        for k in range(1, 6):
+            f()
+            np.testing.assert_array_equal(a.get_value(), 1.0 if k % 2 == 0 else 2.0)
+            np.testing.assert_array_equal(b.get_value(), 2.0 if k % 2 == 0 else 1.0)
+            np.testing.assert_array_equal(w.get_value(), k)
+            np.testing.assert_array_equal(w_prev.get_value(), k - 1)
+        if graphs:
+            assert f.program.graphs.replays >= 3, f.program.graphs.failures
+
+
+def test_graphs_with_many_joined_parts_and_the_shape_of_a_host_slice(emu):
+    """A join of many parts is captured (no host pointer table); the shape of a host value
+    that depends on an input is recomputed at every replay."""
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        v = S.shared(np.arange(12, dtype="float32").reshape(4, 3), name="v")
+        n = S.lscalar("n")
+        host_slice = S.arange(10)[:n]                       # host values, length n
+        parts = [v * k for k in range(10)]
+        f = S.function([n], [S.sum(S.concatenate(parts, axis=0)),
+                             S.sum(v) * S.shape(host_slice)[0]])
+        got = [f(np.int64(k)) for k in (3, 3, 5, 2, 5)]
+    want_join = float(np.arange(12).sum() * sum(range(10)))
+    assert [float(j) for j, _ in got] == [want_join] * 5
+    assert [float(s) for _, s in got] == [66.0 * k for k in (3, 3, 5, 2, 5)]
+    assert f.program.graphs.replays >= 3 and not f.program.graphs.failures

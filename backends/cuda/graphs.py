@@ -34,6 +34,7 @@ import numpy as np
 from symbolic.ops.shape import Shape
 
 from . import runtime
+from .program import safe_commits
 
 MAX_LAYOUTS = 8        # layouts remembered per function (the least recently used go)
 ALIGN = 512
@@ -87,7 +88,7 @@ class _Arena:
         if self.used + size > self.nbytes:
             raise CaptureFailed(f"the capture allocated more than the recorded {self.nbytes} "
                                 f"bytes")
-        mp = self.cp.cuda.MemoryPointer(self.block.mem, self.block.offset + self.used)
+        mp = self.block + self.used
         self.used += size
         return mp
 
@@ -143,7 +144,9 @@ class Recording:
                             return (f"step {n} ({node.op}) takes an argument that changes from "
                                     f"call to call on the host")
                         self.gathers.add(n)
-            elif not isinstance(node.op, Shape) and any(i in dynamic for i in ins):
+            elif any(i in dynamic for i in ins) and not (
+                    isinstance(node.op, Shape) and all(i < len(values) for i in ins)):
+                # (the shape of an input is part of the layout; of a host intermediate, not)
                 self.dynamic_steps.append(n)
                 dynamic.update(outs)
         self.dynamic = dynamic
@@ -246,6 +249,7 @@ class GraphCall:
             for i, r in zip(outs, results):
                 store[i] = r
         placement.step = None
+        self.commits = safe_commits(self._update_pairs(values, store), lambda a: a.copy())
         self._fill_outbox(values, store, runtime.collect_statuses(True))
 
     def _capture(self, values):
@@ -257,18 +261,21 @@ class GraphCall:
         placement.watch = self
         runtime.collect_statuses(True)
         try:
+            cp.cuda.Device().synchronize()      # the capture stream does not wait for others
             with self.stream:
                 rehearsal = program.new_store(values)
                 self._run_body(values, rehearsal, capturing=False)
-                for old, new in self._update_pairs(values, rehearsal):
+                for old, new in self.commits:
                     cp.empty(old.shape, old.dtype)[...] = new
                 self.stream.synchronize()
                 store = program.new_store(values)
                 with cp.cuda.using_allocator(self.arena.malloc):
                     self.stream.begin_capture()
+                    runtime.set_capturing(True)
                     try:
                         self._run_body(values, store, capturing=True)
                     finally:
+                        runtime.set_capturing(False)
                         graph = self.stream.end_capture()
         except CaptureFailed:
             raise
@@ -322,15 +329,16 @@ class GraphCall:
                 continue
             old, r = values[target], store[slot]
             if r is not old:
-                if r.base is not None or r.shape != old.shape or r.dtype != old.dtype:
-                    raise CaptureFailed(f"the update of input {target} is a view or has another "
-                                        f"layout")
+                if r.shape != old.shape or r.dtype != old.dtype:
+                    raise CaptureFailed(f"the update of input {target} has another shape or "
+                                        f"dtype")
                 pairs.append((old, r))
         return pairs
 
     def _capture_commit(self, values, store):
-        """The graph copying the new values of the shared variables over the old ones."""
-        copies = self._update_pairs(values, store)
+        """The graph copying the new values of the shared variables over the old ones (the
+        new values that overlap old ones were copied aside in the main graph)."""
+        copies = self.commits
         self.commit = None
         if copies:
             with self.stream:
@@ -422,9 +430,10 @@ class GraphCache:
         if isinstance(entry, Recording):
             try:
                 entry = GraphCall(program, entry, values)
-            except CaptureFailed as e:
+            except Exception as e:              # out of memory included: run eagerly
                 self.entries[key] = None
-                self.failures[key] = str(e)
+                self.failures[key] = str(e) if isinstance(e, CaptureFailed) else \
+                    f"{type(e).__name__}: {e}"
                 return None
             self.entries[key] = entry
             self.captures += 1

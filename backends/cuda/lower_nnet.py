@@ -18,7 +18,7 @@ from . import random as random_src
 from . import rows as rows_src
 from .codegen import _finish
 from .lower_elemwise import elementwise_program
-from .runtime import MAX_BLOCKS, cupy, i64, launch, status_is_set
+from .runtime import MAX_BLOCKS, cupy, host_to_device, i64, launch, status_is_set
 from .scalar import Helpers, ctype
 
 __all__ = ["softmax", "xent", "argreduce", "pool", "conv", "random_sample"]
@@ -317,11 +317,11 @@ class _SmallValues:
     def on_device(self, a):
         a = np.ascontiguousarray(a)
         if a.size > self.MAX_SIZE:
-            return cupy().asarray(a)
+            return host_to_device(a)
         key = (a.dtype.str, a.shape, a.tobytes())
         dev = self.copies.get(key)
         if dev is None:
-            dev = cupy().asarray(a)
+            dev = host_to_device(a)             # (refused while a graph is captured)
             if len(self.copies) < self.LIMIT:
                 self.copies[key] = dev
         return dev

@@ -20,7 +20,7 @@ import numpy as np
 
 from backends.numpy import Program, runtime_error
 
-from .runtime import cupy
+from .runtime import cupy, host_to_device
 
 
 class Transfers:
@@ -56,7 +56,7 @@ class Placement:
         key = id(value)
         if key in self.constants:
             if key not in self.device_constants:
-                self.device_constants[key] = self.cp.asarray(np.asarray(value))
+                self.device_constants[key] = host_to_device(np.asarray(value))
             return self.device_constants[key]
         value = np.asarray(value)
         if self.watch is not None:
@@ -65,7 +65,7 @@ class Placement:
                 return staged
         self.transfers.to_device += 1
         self.transfers.bytes_to_device += value.nbytes
-        return self.cp.asarray(value)
+        return host_to_device(value)
 
     def on_host(self, value):
         if isinstance(value, self.ndarray):
@@ -185,21 +185,52 @@ class CudaProgram(Program):
     def finish(self, values, store):
         """The outputs of a run: on the host, updates where their variable lives.
 
-        A new value of a shared variable on the GPU is copied over the old one when it can
-        be (same layout, not a view): shared values keep their addresses, so the CUDA graphs
-        of every function reading them stay valid."""
+        A new value of a shared variable on the GPU is copied over the old one when it has
+        the same shape and dtype: shared values keep their addresses, so the CUDA graphs of
+        every function reading them stay valid.  The outputs are taken first, and a new
+        value that overlaps an old one (a swap, ``(w_prev, w)``) is copied aside before any
+        old value is overwritten."""
         placement = self._placement
-        outputs = []
+        outputs, pending = [], []
         for k, slot in enumerate(self.output_slots):
             r = store[slot]
             target = self.updates.get(k)
             if target is not None and isinstance(values[target], placement.ndarray):
                 old, r = values[target], placement.on_device(r)
-                if (r is not old and r.base is None and r.shape == old.shape
-                        and r.dtype == old.dtype and r.strides == old.strides):
-                    old[...] = r
-                    r = old
+                if r is not old and r.shape == old.shape and r.dtype == old.dtype:
+                    pending.append((k, old, r))
             else:
                 r = placement.on_host(r)
             outputs.append(r)
+        commits = safe_commits([(old, r) for _, old, r in pending], lambda a: a.copy())
+        for (k, old, _), (_, new) in zip(pending, commits):
+            old[...] = new
+            outputs[k] = old
         return outputs
+
+
+def extent(a):
+    """The bytes ``[first, end)`` a device array touches."""
+    lo = hi = a.data.ptr
+    if a.size == 0:
+        return lo, lo
+    for n, st in zip(a.shape, a.strides):
+        if st > 0:
+            hi += (n - 1) * st
+        else:
+            lo += (n - 1) * st
+    return lo, hi + a.itemsize
+
+
+def safe_commits(pairs, copy):
+    """``(old, new)`` pairs to copy new over old one after the other, each ``new`` that
+    overlaps some ``old`` replaced by ``copy(new)``: every variable gets the value computed
+    before any of them was overwritten."""
+    olds = [extent(o) for o, _ in pairs]
+    out = []
+    for old, new in pairs:
+        lo, hi = extent(new)
+        if any(lo < ohi and olo < hi for olo, ohi in olds):
+            new = copy(new)
+        out.append((old, new))
+    return out

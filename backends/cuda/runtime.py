@@ -2,12 +2,15 @@
 compiled kernels.
 
 Everything the backend asks of CuPy goes through the module ``cupy()`` returns, and only
-a small part of CuPy's API is used: ``ndarray``, ``asarray``/``asnumpy``/``empty``/
-``matmul``/``concatenate``, ``RawModule(code=..., options=...).get_function(name)`` and the
-kernel call ``kernel(grid, block, args)``, ``cuda.runtime.getDeviceCount``,
-``cuda.Device(i).use()``.  Tests swap in an emulator with the same surface
-(``use_module``) that runs the generated kernels on the host, so the backend's launch logic is
-checked on machines without a GPU.
+a small part of CuPy's API is used: ``ndarray`` (shape, strides, views, ``set``, ``copy``,
+``astype``, assignment into slices), ``asarray``/``asnumpy``/``empty``/``zeros``/
+``matmul``/``broadcast_to``/``ascontiguousarray``, ``RawModule(code=...,
+options=...).get_function(name)`` and the kernel call ``kernel(grid, block, args)``,
+``get_default_memory_pool().malloc``, and in ``cuda``: ``runtime.getDeviceCount``,
+``Device(i).use()``/``synchronize()``, ``Stream`` (``begin_capture``/``end_capture``,
+``synchronize``), ``using_allocator``.  Tests swap in an emulator with the same surface
+(``use_module``) that runs the generated kernels on the host, so the backend's launch logic
+is checked on machines without a GPU.
 
 Selection fails at once, with what is missing and how to get it: no silent fallback to the
 CPU (a user who asked for a GPU and gets a CPU waits hours without knowing why).
@@ -117,7 +120,8 @@ def kernel(source):
         return _kernels[source.name]
     except KeyError:
         pass
-    module = cupy().RawModule(code=source.source)
+    # no fused multiply-adds: results round as the reference's (and the LLVM backend's) do
+    module = cupy().RawModule(code=source.source, options=("--fmad=false",))
     fn = _kernels[source.name] = module.get_function(source.name)
     compiled_sources[source.name] = source
     return fn
@@ -139,6 +143,25 @@ def launch(source, n, args, block=BLOCK, blocks=None):
 
 
 _captured_statuses = None
+_capturing = False
+
+
+class CaptureUnsafe(RuntimeError):
+    """An operation a CUDA graph cannot hold was asked for while one is being captured."""
+
+
+def set_capturing(on):
+    """Whether a CUDA graph is being captured now (``graphs.py`` says)."""
+    global _capturing
+    _capturing = bool(on)
+
+
+def host_to_device(value):
+    """A new device copy of a host array.  Refused while a graph is captured: CuPy would
+    record a copy out of a staging buffer it reuses, and replays would read garbage."""
+    if _capturing:
+        raise CaptureUnsafe("a copy from the host while a CUDA graph is being captured")
+    return cupy().asarray(value)
 
 
 def status_is_set(status):
