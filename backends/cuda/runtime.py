@@ -25,7 +25,8 @@ MAX_BLOCKS = 4096      # grid-stride kernels never need more blocks than this to
 
 _module = None
 _devices = {}
-_kernels = {}
+_kernels = {}          # (GPU index, kernel name) -> compiled kernel
+_current = 0           # the GPU made current last
 
 
 class CudaUnavailable(RuntimeError):
@@ -71,10 +72,16 @@ class CudaDevice:
             have = ", ".join(f"cuda{i}" for i in range(count)) or "none"
             raise CudaUnavailable(f"device=cuda{index}: this machine has {count} GPU(s) "
                                   f"({have})")
-        cp.cuda.Device(index).use()
         self.index = index
+        self.activate()
         self.name = f"cuda{index}"
         self.ndarray = cp.ndarray
+
+    def activate(self):
+        """Make this GPU the current one (kernels are loaded per GPU)."""
+        global _current
+        cupy().cuda.Device(self.index).use()
+        _current = self.index
 
     def to_device(self, value):
         cp = cupy()
@@ -110,19 +117,22 @@ def device_named(name):
     index = int(name[4:] or 0)
     if index not in _devices:
         _devices[index] = CudaDevice(index)
+    elif index != _current:
+        _devices[index].activate()
     return _devices[index]
 
 
 def kernel(source):
     """The compiled kernel of a ``codegen.KernelSource``, compiled once per process (CuPy
     keeps the binary on disk by the text, which is deterministic)."""
+    key = (_current, source.name)
     try:
-        return _kernels[source.name]
+        return _kernels[key]
     except KeyError:
         pass
     # no fused multiply-adds: results round as the reference's (and the LLVM backend's) do
     module = cupy().RawModule(code=source.source, options=("--fmad=false",))
-    fn = _kernels[source.name] = module.get_function(source.name)
+    fn = _kernels[key] = module.get_function(source.name)
     compiled_sources[source.name] = source
     return fn
 
