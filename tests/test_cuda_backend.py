@@ -633,3 +633,31 @@ def test_graphs_with_many_joined_parts_and_the_shape_of_a_host_slice(emu):
     assert [float(j) for j, _ in got] == [want_join] * 5
     assert [float(s) for _, s in got] == [66.0 * k for k in (3, 3, 5, 2, 5)]
     assert f.program.graphs.replays >= 3 and not f.program.graphs.failures
+
+
+def test_view_layout_is_numpys():
+    """The offsets a graph replay computes for index-dependent slices are NumPy's."""
+    from backends.cuda.lower_shapes import view_layout
+    base = np.zeros((7, 5, 4), "float32")
+    rng = np.random.default_rng(3)
+    for a in (base, base[::-1], base[:, ::2].transpose(2, 0, 1), base[1:, :, ::-3]):
+        for _ in range(200):
+            index = []
+            for n in a.shape:
+                kind = rng.integers(0, 4)
+                if kind == 0:
+                    index.append(int(rng.integers(-n, n)))
+                elif kind == 3:
+                    index.append(None)
+                    index.append(slice(None))
+                else:
+                    lo, hi = (int(v) for v in rng.integers(-n - 2, n + 2, 2))
+                    step = int(rng.choice([-3, -1, 1, 2]))
+                    index.append(slice(lo if kind == 1 else None, hi, step))
+            view = a[tuple(index) + (Ellipsis,)]
+            offset = (view.__array_interface__["data"][0] - a.__array_interface__["data"][0])
+            want = (offset // 4 if view.size else None, view.shape, view.strides)
+            got = view_layout(a.shape, a.strides, 4, tuple(index))
+            assert got[1] == want[1], (a.strides, index)
+            if view.size:                   # (NumPy's strides of an empty view are arbitrary)
+                assert got[0] == want[0] and got[2] == want[2], (a.strides, index)

@@ -6,7 +6,6 @@ covered the thunk returns None and the node runs its reference on the host, whic
 the reference's error.
 """
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from symbolic.ops.subtensor import build_index
 
@@ -88,15 +87,10 @@ def subtensor(node):
         return None if index is None else [x[index]]
 
     def layout(x, idx):
-        """(offset in elements, shape, strides) of ``x[index]``, from x's layout alone; None
-        for an index out of range."""
+        """(offset in elements, shape, strides) of ``x[index]``, from x's layout alone (a
+        CUDA graph replay computes it for every call); None for an index out of range."""
         index = _checked_index(x.shape, spec, idx)
-        if index is None:
-            return None
-        probe = as_strided(np.zeros(1, dtype=x.dtype), x.shape, x.strides)
-        view = probe[index + (Ellipsis,)]
-        offset = view.__array_interface__["data"][0] - probe.__array_interface__["data"][0]
-        return offset // x.itemsize, view.shape, view.strides
+        return None if index is None else view_layout(x.shape, x.strides, x.itemsize, index)
 
     def gather(x, idx, offset):
         """The view as a copy read at the device offset ``offset[0]``: what a CUDA graph
@@ -116,6 +110,29 @@ def subtensor(node):
         return out
     run.layout, run.gather = layout, gather
     return _host_args(run, [1 + k for k in ints], "cuda: subtensor (view)")
+
+
+def view_layout(shape, strides, itemsize, index):
+    """(offset in elements, shape, strides) of the view ``a[index]`` of an array of this
+    layout, for a basic index (ints in range, slices, None), by NumPy's rules."""
+    offset, out_shape, out_strides, axis = 0, [], [], 0
+    for entry in index:
+        if entry is None:
+            out_shape.append(1)
+            out_strides.append(0)
+            continue
+        n, st = shape[axis], strides[axis]
+        if isinstance(entry, slice):
+            start, stop, step = entry.indices(n)
+            out_shape.append(len(range(start, stop, step)))
+            out_strides.append(st * step)
+            offset += start * st if out_shape[-1] else 0
+        else:
+            offset += (entry + n if entry < 0 else entry) * st
+        axis += 1
+    out_shape += shape[axis:]
+    out_strides += strides[axis:]
+    return offset // itemsize, tuple(out_shape), tuple(out_strides)
 
 
 def _gather_source(ndim, dtype):
