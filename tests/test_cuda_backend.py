@@ -524,6 +524,20 @@ def test_a_call_that_needs_the_host_midway_is_not_captured(emu):
         assert "back to the host" in next(iter(f.program.graphs.failures.values()))
 
 
+def test_a_layout_that_failed_is_recorded_again_later(emu, monkeypatch):
+    """A layout whose recording fell back runs eagerly for a while and is then recorded
+    again (twice at most), its results right throughout."""
+    from backends.cuda.graphs import GraphCache
+    monkeypatch.setattr(GraphCache, "RETRY_AFTER", 2)
+    with S.config.change_flags(device="cuda", linker="cuda"):
+        v = S.shared(np.arange(5, dtype="float64"), name="v")
+        idx = S.lvector("idx")
+        f = S.function([idx], S.sum(S.inc_subtensor(v[idx], 1.0) * 2))
+        for _ in range(12):                   # record, 2 eager, record, 2 eager, record, ...
+            assert float(f(np.array([0, 2, 2]))) == 2 * (10 + 3)
+        assert list(f.program.graphs.retries.values()) == [3]
+
+
 # ----------------------------------------------------------------------------------------
 # every kernel the backend launched compiles with nvcc
 # ----------------------------------------------------------------------------------------

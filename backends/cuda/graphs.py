@@ -26,8 +26,9 @@ value, and the address of every device value (a graph reads and writes fixed add
    slice shape, make that call run eagerly, which gives the reference's result or error with
    nothing changed.
 
-Anything that goes wrong in a capture marks the layout as eager-only (``failures`` says
-why).  ``set_value`` gives a shared variable a new address, hence a new layout.
+Anything that goes wrong in a recording or a capture makes the layout run eagerly for the
+next ``GraphCache.RETRY_AFTER`` calls, then it is recorded again (twice at most; ``failures``
+says why).  ``set_value`` gives a shared variable a new address, hence a new layout.
 """
 import numpy as np
 
@@ -403,40 +404,62 @@ class GraphCall:
         return outputs
 
 
+class _Eager:
+    """A layout that runs eagerly, for ``calls_left`` more calls before it is recorded
+    again (the reason may have been the data of one call: a bad label, say)."""
+
+    def __init__(self, calls_left):
+        self.calls_left = calls_left
+
+
 class GraphCache:
-    """A program's layouts: recorded, captured, or eager-only."""
+    """A program's layouts: recorded, captured, or eager for a while."""
+
+    RETRY_AFTER = 1000     # eager calls of a layout before it is recorded again
+    RETRIES = 2            # ... at most this many times
 
     def __init__(self, program):
         self.program, self.entries = program, {}
         self.captures = self.replays = 0
-        self.failures = {}
+        self.failures, self.retries = {}, {}
+
+    def _fail(self, key, reason):
+        self.failures[key] = reason
+        tries = self.retries.get(key, 0)
+        self.retries[key] = tries + 1
+        self.entries[key] = _Eager(self.RETRY_AFTER if tries < self.RETRIES else -1)
 
     def call(self, values):
         program = self.program
         key = layout_key(values, program.placement.ndarray)
         entry = self.entries.get(key, self)
+        if isinstance(entry, _Eager) and entry.calls_left == 0:
+            entry = self                                    # time to try again
         if entry is self:                                   # a new layout: record it
+            self.entries.pop(key, None)
             if len(self.entries) >= MAX_LAYOUTS:            # forget the least recently used
                 del self.entries[next(iter(self.entries))]
             rec = Recording(program, values)
-            self.entries[key] = rec if rec.reason is None else None
-            if rec.reason is not None:
-                self.failures[key] = rec.reason
+            if rec.reason is None:
+                self.entries[key] = rec
+            else:
+                self._fail(key, rec.reason)
             return rec.outputs
         del self.entries[key]                               # most recently used: last
         self.entries[key] = entry
-        if entry is None:
+        if isinstance(entry, _Eager):
+            entry.calls_left -= 1
             return None
         if isinstance(entry, Recording):
             try:
                 entry = GraphCall(program, entry, values)
             except Exception as e:              # out of memory included: run eagerly
-                self.entries[key] = None
-                self.failures[key] = str(e) if isinstance(e, CaptureFailed) else \
-                    f"{type(e).__name__}: {e}"
+                self._fail(key, str(e) if isinstance(e, CaptureFailed)
+                           else f"{type(e).__name__}: {e}")
                 return None
             self.entries[key] = entry
             self.captures += 1
+            self.failures.pop(key, None)
         outputs = entry.replay(values)
         if outputs is not None:
             self.replays += 1
