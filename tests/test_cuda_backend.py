@@ -6,7 +6,6 @@ decides -- where each value lives, which kernel variant, the launch arguments, t
 of non-contiguous device arrays, host fallbacks -- is checked here without a GPU.  The same
 tests run again on the real CuPy wherever a GPU is found (test ids ending in ``[gpu]``).
 """
-import os
 import pickle
 
 import numpy as np
