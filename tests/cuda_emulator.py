@@ -249,6 +249,8 @@ class EmulatedArray:
     def set(self, arr):
         _no_capture("a copy from the host")
         arr = np.asarray(arr)
+        if not self._a.flags.c_contiguous:
+            raise ValueError("emulated CuPy: set() needs a C-contiguous array")
         if arr.shape != self.shape or arr.dtype != self.dtype:
             raise ValueError(f"emulated CuPy: set() of a {arr.dtype}{arr.shape} array into a "
                              f"{self.dtype}{self.shape} one")
@@ -286,7 +288,7 @@ class _Stream:
     """A stream: work runs in issue order (the emulator is synchronous); it can capture."""
 
     def __init__(self, emulator, null=False, non_blocking=False):
-        self.emulator = emulator
+        self.emulator, self.null = emulator, null
 
     def __enter__(self):
         return self
@@ -295,6 +297,9 @@ class _Stream:
         return False
 
     def begin_capture(self, mode=None):
+        if self.null:
+            raise CUDARuntimeError("cudaErrorStreamCaptureUnsupported: the null stream cannot "
+                                   "capture")
         if _STATE.capture is not None:
             raise CUDARuntimeError("cudaErrorIllegalState: a capture is already under way")
         _STATE.capture = []
