@@ -674,3 +674,16 @@ def test_view_layout_is_numpys():
             assert got[1] == want[1], (a.strides, index)
             if view.size:                   # (NumPy's strides of an empty view are arbitrary)
                 assert got[0] == want[0] and got[2] == want[2], (a.strides, index)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (1, 1), (0,)])
+def test_reductions_and_products_of_empty_and_size_one_arrays(emu, shape):
+    x0 = RNG.normal(size=shape).astype("float64")
+
+    def build():
+        x = S.shared(x0, name="x")
+        outs = [S.sum(x), S.prod(x * 2, axis=0), S.sum(S.exp(x), axis=-1), x * 3 + 1]
+        if len(shape) == 2:
+            outs += [S.dot(x, x.T), S.sum(x, axis=1, keepdims=True)]
+        return [], outs, [], []
+    on_both(build, [])
