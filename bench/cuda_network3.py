@@ -20,7 +20,6 @@ the time of a 50,000-image MNIST epoch.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -96,19 +95,8 @@ def measure(name, mb, systems, steps, repeats, torch, cp):
         cp.cuda.Device().synchronize()
         if torch is not None:
             torch.cuda.synchronize()
-    for step in steppers.values():
-        for k in range(5):
-            step(k % num_batches)
-    synchronize()
-    runs = {label: [] for label in steppers}
-    for _ in range(repeats):
-        for label, step in steppers.items():
-            t = time.perf_counter()
-            for k in range(steps):
-                step(k % num_batches)
-            synchronize()
-            runs[label].append(time.perf_counter() - t)
-    result = {label: steps * mb / sorted(r)[len(r) // 2] for label, r in runs.items()}
+    result = cpu_bench.throughput(steppers, num_batches, mb, steps, repeats, warmup=5,
+                                  synchronize=synchronize)
     cache = train.program.graphs
     return result, (cache.captures, cache.replays, list(cache.failures.values()))
 

@@ -427,19 +427,23 @@ def check(name, torch, threads):
           f"{', '.join(runs)}; so do the parameters after 3 steps")
 
 
-def throughput(steppers, num_batches, mb, steps, repeats, warmup=3):
+def throughput(steppers, num_batches, mb, steps, repeats, warmup=3, synchronize=None):
     """Examples/s of each ``step(i)`` in ``steppers``, the median of ``repeats`` timed runs
     of ``steps`` steps.  The systems take turns run by run, so a burst of load from other
-    work on the machine falls on all of them rather than on one."""
+    work on the machine falls on all of them rather than on one.  ``synchronize()`` (a GPU:
+    wait for the queued work) ends the warm-up and every timed run."""
+    sync = synchronize or (lambda: None)
     for step in steppers.values():
         for k in range(warmup):
             step(k % num_batches)
+    sync()
     runs = {name: [] for name in steppers}
     for _ in range(repeats):
         for name, step in steppers.items():
             t = time.perf_counter()
             for k in range(steps):
                 step(k % num_batches)
+            sync()
             runs[name].append(time.perf_counter() - t)
     return {name: steps * mb / sorted(r)[len(r) // 2] for name, r in runs.items()}
 

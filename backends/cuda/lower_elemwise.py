@@ -62,11 +62,11 @@ def elementwise(node):
 def elementwise_program(kw, out_dtypes):
     """``run(*arrays) -> outputs`` for the program ``kw`` (``elementwise_source``'s
     arguments but the layout); None when the generator does not cover its dtypes."""
+    sources = _Sources(lambda **v: codegen.elementwise_source(**kw, **v))
     try:
-        codegen.elementwise_source(**kw)
+        sources(scalar_mask=0)               # the usual variant, generated once
     except NotImplementedError:
         return None
-    sources = _Sources(lambda **v: codegen.elementwise_source(**kw, **v))
     out_dtypes = [np.dtype(dt) for dt in out_dtypes]
     n_in = kw["n_inputs"]
     cp = cupy()
@@ -112,11 +112,11 @@ def reduction_program(kw, axes):
     """``run(*arrays) -> [out]`` reducing the program ``kw`` (``reduction_source``'s
     arguments but the layout) over ``axes`` of the broadcast input shape."""
     kind, out_dtype = kw["kind"], np.dtype(kw["out_dtype"])
+    sources = _Sources(lambda **v: codegen.reduction_source(**kw, **v))
     try:
-        codegen.reduction_source(**kw)
+        sources(keep_ndim=1, red_ndim=1, variant="block")
     except NotImplementedError:
         return None
-    sources = _Sources(lambda **v: codegen.reduction_source(**kw, **v))
     cp = cupy()
 
     def run(*args):

@@ -184,13 +184,6 @@ def _geometry(op, image_hw, kernel_hw):
     return pads, out
 
 
-def _hint_mismatch(op, x, w):
-    for hint, value in ((getattr(op, "input_shape", None), x), (getattr(op, "filter_shape", None), w)):
-        if hint is not None and any(h is not None and h != s for h, s in zip(hint, value.shape)):
-            return True
-    return False
-
-
 class _Columns:
     """The column kernels of one convolution node, by padding (fixed by the op's border
     mode and the filter size)."""
@@ -233,7 +226,8 @@ def conv(kind):
 
         def forward(x, w):
             cp = cupy()
-            if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1] or _hint_mismatch(op, x, w):
+            if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1] \
+                    or not op.hints_fit(x.shape, w.shape):
                 return None
             found = _geometry(op, x.shape[2:], w.shape[2:])
             if found is None:
@@ -352,6 +346,7 @@ def random_sample(kind):
             if len(shape) != op.ndim or min(shape, default=1) < 0 \
                     or state.dtype != np.int64 or state.shape != (4,):
                 return None
+            n_max = 0
             if kind == "binomial":
                 trials, p = host
                 if (trials < 0).any() or not ((p >= 0) & (p <= 1)).all():
@@ -369,7 +364,6 @@ def random_sample(kind):
             new_state = cp.empty((4,), dtype="int64")
             status = cp.zeros((1,), dtype="int64")
             out = cp.empty((max(n, 1),), dtype=op.dtype if kind == "uniform" else "int64")
-            n_max = 0 if kind == "uniform" else (int(host[0].max()) if n else 0)
             launch(src, max(n, 1), [i64(n), i64(s1), i64(s2), i64(n_max), out, p1, p2,
                                     cp.ascontiguousarray(state), new_state, status])
             if status_is_set(status):

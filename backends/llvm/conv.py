@@ -304,7 +304,7 @@ def _lowering(kind):
         if kind == "forward":
             def run(x, w):
                 arrays = _float_arrays(dt, x, w)
-                if arrays is None or x.shape[1] != w.shape[1] or _hint_mismatch(op, x, w):
+                if arrays is None or x.shape[1] != w.shape[1] or not op.hints_fit(x.shape, w.shape):
                     return reference(x, w)
                 x, w = arrays
                 found = _geometry(op, x.shape[2:], w.shape[2:])
@@ -414,7 +414,7 @@ def _planner(kind):
         if gemm is None or any(v.dtype != dt or v.ndim != 4 for v in (a, b)):
             return None
         if kind == "forward":
-            if a.shape[1] != b.shape[1] or _hint_mismatch(op, a, b):
+            if a.shape[1] != b.shape[1] or not op.hints_fit(a.shape, b.shape):
                 return None
             found = _geometry(op, a.shape[2:], b.shape[2:])
             if found is None:
@@ -454,13 +454,6 @@ def _planner(kind):
                      *sizes, geo.kh, geo.kw, nb, gemm)
         return [out]
     return plan
-
-
-def _hint_mismatch(op, x, w):
-    for hint, value in ((op.input_shape, x), (op.filter_shape, w)):
-        if hint is not None and any(h is not None and h != s for h, s in zip(hint, value.shape)):
-            return True
-    return False
 
 
 LOWERINGS = {Conv2d: _lowering("forward"), Conv2dGradWeights: _lowering("grad_weights"),

@@ -138,6 +138,10 @@ def normalize_shape_hint(hint, what):
     return tuple(None if h is None else int(h) for h in hint)
 
 
+def _hint_differs(hint, shape):
+    return hint is not None and any(h is not None and h != s for h, s in zip(hint, shape))
+
+
 def _merge_hint(var, hint, what):
     """Combine a variable's static shape with a shape hint, checking that they agree."""
     static = var.type.shape
@@ -295,10 +299,16 @@ class Conv2d(_ConvOp):
             out[part] = np.matmul(kernel, cols)
         return [out.reshape(x.shape[0], n_filters, out_r, out_c)]
 
+    def hints_fit(self, x_shape, w_shape):
+        """Whether run-time shapes agree with the ``input_shape``/``filter_shape`` hints
+        (a native backend runs the reference, which raises, when they do not)."""
+        return not any(_hint_differs(h, s) for h, s in ((self.input_shape, x_shape),
+                                                        (self.filter_shape, w_shape)))
+
     def _check_hints(self, x, w):
         for what, hint, value in (("input_shape", self.input_shape, x),
                                   ("filter_shape", self.filter_shape, w)):
-            if hint is not None and any(h is not None and h != s for h, s in zip(hint, value.shape)):
+            if _hint_differs(hint, value.shape):
                 raise ValueError(f"conv2d: {what} was given as {hint} but the value has shape "
                                  f"{value.shape}")
 
