@@ -56,8 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timed runs per system; the median is shown")
     p.add_argument("--threads", type=int, default=1, help="threads for BLAS, the backends and torch")
     p.add_argument("--systems", default="llvm,numpy,hand,torch",
-                   help="comma-separated subset of llvm,numpy,hand,torch, and llvm-nodes (the LLVM "
-                        "backend with native_driver=False: one Python call per node; not a peer)")
+                   help="comma-separated subset of llvm,numpy,hand,torch, and the LLVM backend's "
+                        "variants (not peers): llvm-nodes (native_driver=False: one Python call "
+                        "per node), llvm-blas (small_gemm=False: every product through OpenBLAS)")
     p.add_argument("--check", action="store_true",
                    help="first check that the peers compute the same losses and updates as ours")
     return p.parse_args(argv)
@@ -448,6 +449,10 @@ def throughput(steppers, num_batches, mb, steps, repeats, warmup=3, synchronize=
     return {name: steps * mb / sorted(r)[len(r) // 2] for name, r in runs.items()}
 
 
+# the LLVM backend with a flag changed, to show what the flag's feature brings
+VARIANTS = {"llvm-nodes": {"native_driver": False}, "llvm-blas": {"small_gemm": False}}
+
+
 def measure(name, mb, systems, steps, repeats, torch, threads):
     _, specs, eta, lmbda = WORKLOADS[name]
     num_batches = max(4, min(steps, 50))
@@ -457,9 +462,11 @@ def measure(name, mb, systems, steps, repeats, torch, threads):
         if linker in systems:
             steppers[linker], net = build_ours(specs, mb, data, eta, lmbda, linker)
             weights = [(p.get_value(), q.get_value()) for p, q in zip(net.params[::2], net.params[1::2])]
-    if "llvm-nodes" in systems:
-        with S.config.change_flags(native_driver=False):
-            steppers["llvm-nodes"], _ = build_ours(specs, mb, data, eta, lmbda, "llvm")
+    for variant, flags in VARIANTS.items():
+        if variant in systems:
+            with S.config.change_flags(**flags):
+                steppers[variant], _ = build_ours(specs, mb, data, eta, lmbda, "llvm")
+                steppers[variant](0)          # plans the call under the flags
     if weights is None:
         _, net = build_ours(specs, mb, data, eta, lmbda, "numpy")   # only for the initial weights
         weights = [(p.get_value(), q.get_value()) for p, q in zip(net.params[::2], net.params[1::2])]
@@ -494,9 +501,9 @@ def main(args):
     if args.check:
         for name in names:
             check(name, torch, args.threads)
-    nodes = "llvm-nodes" in systems
+    variants = [v for v in VARIANTS if v in systems]
     header = (f"{'workload':<8} {'mb':>4} {'steps':>5} {'ours-llvm':>10} "
-              + (f"{'llvm-nodes':>10} " if nodes else "")
+              + "".join(f"{v:>10} " for v in variants)
               + f"{'ours-numpy':>10} {'numpy-hand':>10} {'torch':>10} {'llvm/best peer':>14} "
               f"{'llvm GFLOP/s':>12} {'% of GEMM':>9}")
     print("\ntraining throughput, examples/s (median of "
@@ -511,7 +518,7 @@ def main(args):
             ratio = f"{llvm / max(peers):.2f}x" if llvm and peers else "-"
             gflops = llvm * flops_per_example(WORKLOADS[name][1]) / 1e9 if llvm else None
             print(f"{name:<8} {mb:>4} {steps:>5} {fmt(llvm):>10} "
-                  + (f"{fmt(r.get('llvm-nodes')):>10} " if nodes else "")
+                  + "".join(f"{fmt(r.get(v)):>10} " for v in variants)
                   + f"{fmt(r.get('numpy')):>10} "
                   f"{fmt(r.get('hand')):>10} {fmt(r.get('torch')):>10} {ratio:>14} "
                   f"{fmt(gflops) if gflops else '-':>12} "

@@ -90,6 +90,9 @@ _FLAGS = {
                                      "default: the CPUs this process may run on"),
     "native_driver": (True, _bool, "llvm backend: run each call of a function as one native "
                                    "call (False: one Python call per node)"),
+    "small_gemm": (True, _bool, "llvm backend: matrix products with one dimension of at most 16 "
+                                "(mini-batch rows, rank updates) by kernels of our own "
+                                "(False: every product through BLAS)"),
     "cuda_graphs": (True, _bool, "cuda backend: capture calls of a fixed layout into a CUDA graph "
                                  "and replay it (False: launch kernel by kernel)"),
 }

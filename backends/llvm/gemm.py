@@ -11,7 +11,7 @@ import ctypes
 
 import numpy as np
 
-from . import threads
+from . import small_gemm, threads
 from .blas import blas
 from .loops import KernelSource, compile_kernel
 
@@ -20,10 +20,11 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SCALARS = ("ta", "tb", "m", "n", "k", "lda", "ldb", "ldc")
 
 
-def _source(dtype, alpha_dtype=None, beta_dtype=None):
+def _source(dtype, alpha_dtype=None, beta_dtype=None, small=None):
     """The gemm call with alpha and beta as double arguments, or, given their dtypes, read
     from 0-d arrays when it runs (the native driver's arguments are fixed, while alpha is
-    often a variable learning rate)."""
+    often a variable learning rate).  With ``small = (kind, size)`` the kernel computes the
+    product itself instead (small_gemm.py), taking the same arguments."""
     from_arrays = alpha_dtype is not None
     k = KernelSource(("a", "b", "c") + (("alpha", "beta") if from_arrays else ()), _SCALARS,
                      extra=([] if from_arrays else [("alpha", "double"), ("beta", "double")])
@@ -37,6 +38,9 @@ def _source(dtype, alpha_dtype=None, beta_dtype=None):
             v = b.conv("fptrunc" if ty == "float" else "fpext", v, ty)
         scalars.append(v)
     alpha, beta = scalars
+    if small is not None:
+        small_gemm.emit(k, dtype, small[0], small[1], alpha, beta)
+        return k
     ints = ", ".join(f"i64 {a[s]}" for s in ("m", "n", "k"))
     ta, tb = (b.conv("trunc", a[s], "i32") for s in ("ta", "tb"))
     b.line(f"call void {a['gemm']}(i32 {_ROW_MAJOR}, i32 {ta}, i32 {tb}, {ints}, {ty} {alpha}, "
@@ -45,15 +49,30 @@ def _source(dtype, alpha_dtype=None, beta_dtype=None):
     return k
 
 
-def _kernel(dtype):
-    return compile_kernel(("gemm", dtype), lambda: _source(dtype), len(_SCALARS),
+def _kernel(dtype, small=None):
+    return compile_kernel(("gemm", dtype, small), lambda: _source(dtype, small=small), len(_SCALARS),
                           [ctypes.c_double, ctypes.c_double, ctypes.c_void_p])
 
 
-def _scalar_kernel(dtype, alpha_dtype, beta_dtype):
-    return compile_kernel(("gemm-scalars", dtype, alpha_dtype, beta_dtype),
-                          lambda: _source(dtype, alpha_dtype, beta_dtype), len(_SCALARS),
+def _scalar_kernel(dtype, alpha_dtype, beta_dtype, small=None):
+    return compile_kernel(("gemm-scalars", dtype, alpha_dtype, beta_dtype, small),
+                          lambda: _source(dtype, alpha_dtype, beta_dtype, small), len(_SCALARS),
                           [ctypes.c_void_p])
+
+
+def _small(args):
+    """``(kind, size)`` of the small-dimension kernel that takes a call with these layout
+    arguments (``Gemm._layout_args``), or None: OpenBLAS takes it."""
+    if not small_gemm_enabled():
+        return None
+    ta, tb, m, n, k = args[:5]
+    kind = small_gemm.kind_for(ta, tb, m, n, k)
+    return None if kind is None else (kind, m)
+
+
+def small_gemm_enabled():
+    from symbolic import config
+    return config.small_gemm
 
 
 def _operand(x):
@@ -71,11 +90,16 @@ def _operand(x):
 def better_transposed(a, b):
     """Whether ``a @ b`` runs faster as ``(b.T @ a.T).T`` (then transposed into place): for a
     few rows times a large transposed matrix, backpropagation's ``d @ W.T``, OpenBLAS is
-    1.5x faster the other way round (measured: 10 x 1000 by 1000 x 1000, 745 -> 490 us)."""
+    1.5x faster the other way round (measured: 10 x 1000 by 1000 x 1000, 745 -> 490 us).
+    Not where small_gemm.py's kernels take the product as it is (faster still)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] > 32 or b.size < 1 << 16:
         return False
     fb = _operand(b) if b.itemsize else None
-    return fb is not None and fb[0] == _TRANS and _operand(a) is not None
+    fa = _operand(a)
+    if fb is None or fb[0] != _TRANS or fa is None:
+        return False
+    (m, k), n = a.shape, b.shape[1]
+    return _small((fa[0], fb[0], m, n, k)) is None     # else small_gemm's dots kernel takes it
 
 
 # GEMMs of at least this many multiply-adds (m*n*k; about a millisecond) are split over
@@ -133,7 +157,8 @@ class Gemm:
         return c
 
     def _single(self, alpha, a, b, beta, c):
-        key = (a.shape, a.strides, b.shape, b.strides, c.shape, c.strides, a.dtype, b.dtype, c.dtype)
+        key = (a.shape, a.strides, b.shape, b.strides, c.shape, c.strides, a.dtype, b.dtype, c.dtype,
+               small_gemm_enabled())
         plan = self.plans.get(key)
         if plan is None:
             plan = self._plan(a, b, c)
@@ -148,7 +173,7 @@ class Gemm:
         args = self._layout_args(a, b, c)
         if args is None:
             return False
-        fn, address = _kernel(self.dtype.name), self.address
+        fn, address = _kernel(self.dtype.name, _small(args)), self.address
 
         def run(arrays, alpha, beta):
             fn(arrays, *args, alpha, beta, address)
@@ -175,7 +200,7 @@ class Gemm:
         args = self._layout_args(a, b, c)
         if args is None or alpha.dtype.name not in _IR or beta.dtype.name not in _IR:
             return None
-        fn = _scalar_kernel(self.dtype.name, alpha.dtype.name, beta.dtype.name)
+        fn = _scalar_kernel(self.dtype.name, alpha.dtype.name, beta.dtype.name, _small(args))
         return fn, ((a, b, c, alpha, beta), *args, self.address)
 
 
