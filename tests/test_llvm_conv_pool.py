@@ -41,9 +41,15 @@ def _conv_nodes(xs, ws, border, strides, flip, dtype):
     return fwd, grad_in, grad_w
 
 
+@pytest.mark.parametrize("small_gemm", [True, False])     # few filters: our GEMM loops, or BLAS
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("xs, ws, border, strides, flip", CONV_CASES)
-def test_conv_kernels_match_the_reference(rng, xs, ws, border, strides, flip, dtype):
+def test_conv_kernels_match_the_reference(rng, xs, ws, border, strides, flip, dtype, small_gemm):
+    with S.config.change_flags(small_gemm=small_gemm):
+        _check_conv_kernels(rng, xs, ws, border, strides, flip, dtype)
+
+
+def _check_conv_kernels(rng, xs, ws, border, strides, flip, dtype):
     x = rng.normal(size=xs).astype(dtype)
     w = rng.normal(size=ws).astype(dtype)
     fwd, grad_in, grad_w = _conv_nodes(xs, ws, border, strides, flip, dtype)
@@ -70,7 +76,7 @@ def test_conv_kernels_chunk_the_batch(rng, monkeypatch, images_per_gemm):
     xs, ws = (7, 2, 6, 5), (3, 2, 3, 2)
     k_times_p = 2 * 3 * 2 * 4 * 4
     monkeypatch.setattr(native_conv, "_COLUMN_BUDGET", images_per_gemm * k_times_p)  # 7 = 3 + 3 + 1...
-    test_conv_kernels_match_the_reference(rng, xs, ws, "valid", (1, 1), True, "float64")
+    _check_conv_kernels(rng, xs, ws, "valid", (1, 1), True, "float64")
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -80,7 +86,7 @@ def test_large_convolutions_split_over_threads(rng, monkeypatch, threads):
     import backends.llvm.conv as native_conv
     monkeypatch.setattr(native_conv, "_PARALLEL_MIN_FLOPS", 1e4)
     with S.config.change_flags(threads=threads):
-        test_conv_kernels_match_the_reference(rng, (7, 2, 6, 5), (3, 2, 3, 2), "valid", (1, 1), True, "float64")
+        _check_conv_kernels(rng, (7, 2, 6, 5), (3, 2, 3, 2), "valid", (1, 1), True, "float64")
         x, w = S.dtensor4("x"), S.dtensor4("w")
         y = S.conv2d(x, w)
         out = [y, *S.grad((y ** 2).sum(), [x, w])]
@@ -130,7 +136,9 @@ POOL_CASES = [
     ((2, 2), (1, 1), (1, 1), True),
     ((1, 1), None, (0, 0), True),
 ]
-POOL_SHAPES = [(2, 3, 7, 6), (5, 4), (1, 1, 1, 1), (2, 1, 1, 3, 8), (2, 0, 4, 4), (3, 2, 0, 5)]
+POOL_SHAPES = [(2, 3, 7, 6), (5, 4), (1, 1, 1, 1), (2, 1, 1, 3, 8), (2, 0, 4, 4), (3, 2, 0, 5),
+               # tiled by 2x2 windows (the vector kernel): whole vectors, then a few windows
+               (2, 3, 24, 24), (1, 2, 4, 20), (3, 2, 2)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

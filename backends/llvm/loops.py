@@ -77,6 +77,14 @@ class Slot:
         self.b.store(self.b.coerce(v, self.ty), self.ptr)
 
 
+def entry_alloca(b, ty, count, align=32):
+    """A stack array of ``count`` (a constant) ``ty`` values, allocated once in the entry
+    block (an alloca inside a loop would grow the stack every iteration)."""
+    ptr = Val(b, b.fresh("stack"), "ptr")
+    b.lines.insert(1, f"  {ptr} = alloca {ty}, i64 {count}, align {align}")
+    return ptr
+
+
 def memzero(b, ptr, n_elements, elem_bytes):
     """Zero ``n_elements`` contiguous elements at ``ptr``."""
     b.module.declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")

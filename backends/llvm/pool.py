@@ -17,6 +17,7 @@ from symbolic.ops.pool import Pool, PoolGrad, pool_output_length
 
 from . import threads
 from .loops import KernelSource, Slot, compile_kernel, for_range, if_then, memzero, smax, smin
+from .mathlib import Val
 
 _IR = {"float32": "float", "float64": "double"}
 _SIZES = ("N", "H", "W", "OH", "OW")
@@ -30,6 +31,8 @@ class _Config:
         # windows that also cover every cell leave nothing to zero first
         self.disjoint = all(s >= w for s, w in zip(op.stride, op.ws))
         self.covering = self.disjoint and covering
+        # 2x2 max windows tiling the image (network3's): whole rows of windows as vectors
+        self.pairs = self.mode == "max" and self.ws == self.stride == (2, 2) and self.covering
 
     def key(self):
         return (self.mode, self.ws, self.stride, self.pad, self.clipped, self.covering, self.dtype)
@@ -81,6 +84,8 @@ def _windows(k, cfg, visit):
 
 
 def _source(kind, cfg):
+    if cfg.pairs:
+        return _pairs_source(kind, cfg)
     mem = _IR[cfg.dtype]
     names = ("x", "out") if kind == "forward" else \
         ("x", "pooled", "gz", "gx") if cfg.mode == "max" else ("gz", "gx")
@@ -129,6 +134,89 @@ def _source(kind, cfg):
                 b.store(g if cfg.disjoint else b.binop("fadd", b.load(mem, p), g), p)
             taps(spread)
     _windows(k, cfg, visit)
+    return k
+
+
+def _pairs_source(kind, cfg):
+    """2x2 max pooling over images that the windows tile (W = 2 OW): each output row from two
+    input rows, ``L`` windows per step as vectors (one 32-byte load per input row; the
+    column pairs split by shuffles), the last ``OW % L`` windows one by one.  The gradient
+    routes ``gz`` to every cell equal to its window's max, as the general kernel does."""
+    mem = _IR[cfg.dtype]
+    lanes = 8 if cfg.dtype == "float32" else 4      # input values per row per step
+    L = lanes // 2
+    names = ("x", "out") if kind == "forward" else ("x", "pooled", "gz", "gx")
+    k = KernelSource(names, _SIZES)
+    b, arr, a = k.b, k.arrays, k.args
+    wide, half = f"<{lanes} x {mem}>", f"<{L} x {mem}>"
+    suffix = ("v%df32" if mem == "float" else "v%df64")
+    b.module.declare(f"declare {wide} @llvm.maximum.{suffix % lanes}({wide}, {wide})")
+    b.module.declare(f"declare {half} @llvm.maximum.{suffix % L}({half}, {half})")
+    align = np.dtype(cfg.dtype).itemsize
+
+    def vload(ty, ptr):
+        return b.emit(ty, f"load {ty}, ptr {ptr}, align {align}")
+
+    def vstore(ty, v, ptr):
+        b.line(f"store {ty} {v}, ptr {ptr}, align {align}")
+
+    def shuffle(ty_in, v, picks):
+        out = f"<{len(picks)} x {mem}>"
+        mask = ", ".join(f"i32 {q}" for q in picks)
+        return b.emit(out, f"shufflevector {ty_in} {v}, {ty_in} poison, <{len(picks)} x i32> <{mask}>")
+
+    def vmax(ty, x, y, n):
+        return b.emit(ty, f"call {ty} @llvm.maximum.{suffix % n}({ty} {x}, {ty} {y})")
+
+    W, OW = a["W"], a["OW"]
+    groups = b.op("sdiv", OW, L)
+
+    def per_row(r):                       # output row r = (n, i): input rows 2r and 2r + 1
+        top = b.gep(mem, arr["x"], b.op("mul", b.op("mul", r, 2), W))
+        bottom = b.gep(mem, top, W)
+        out_row = b.op("mul", r, OW)
+
+        def cell(row, j):
+            return b.gep(mem, row, j)
+
+        if kind == "forward":
+            def group(g):
+                j = b.op("mul", g, lanes)
+                both = vmax(wide, vload(wide, cell(top, j)), vload(wide, cell(bottom, j)), lanes)
+                best = vmax(half, shuffle(wide, both, range(0, lanes, 2)), shuffle(wide, both, range(1, lanes, 2)), L)
+                vstore(half, best, b.gep(mem, arr["out"], b.op("add", out_row, b.op("mul", g, L))))
+
+            def single(j):
+                c = b.op("mul", j, 2)
+                m = b.intr("maximum", b.intr("maximum", b.load(mem, cell(top, c)), b.load(mem, cell(top, b.op("add", c, 1)))),
+                           b.intr("maximum", b.load(mem, cell(bottom, c)), b.load(mem, cell(bottom, b.op("add", c, 1)))))
+                b.store(m, b.gep(mem, arr["out"], b.op("add", out_row, j)))
+        else:
+            zero_wide = Val(b, "zeroinitializer", wide)
+            gx_top = b.gep(mem, arr["gx"], b.op("mul", b.op("mul", r, 2), W))
+            rows = ((top, gx_top), (bottom, b.gep(mem, gx_top, W)))
+
+            def group(g):
+                j, o = b.op("mul", g, lanes), b.op("add", out_row, b.op("mul", g, L))
+                twice = [q // 2 for q in range(lanes)]
+                best = shuffle(half, vload(half, b.gep(mem, arr["pooled"], o)), twice)
+                grad = shuffle(half, vload(half, b.gep(mem, arr["gz"], o)), twice)
+                for src, dst in rows:
+                    hit = b.emit(f"<{lanes} x i1>", f"fcmp oeq {wide} {vload(wide, cell(src, j))}, {best}")
+                    vstore(wide, b.emit(wide, f"select <{lanes} x i1> {hit}, {wide} {grad}, {wide} {zero_wide}"),
+                           cell(dst, j))
+
+            def single(j):
+                o = b.op("add", out_row, j)
+                best, grad = b.load(mem, b.gep(mem, arr["pooled"], o)), b.load(mem, b.gep(mem, arr["gz"], o))
+                for src, dst in rows:
+                    for dc in (0, 1):
+                        c = b.op("add", b.op("mul", j, 2), dc)
+                        hit = b.fcmp("oeq", b.load(mem, cell(src, c)), best)
+                        b.store(b.select(hit, grad, b.const(mem, 0.0)), cell(dst, c))
+        for_range(b, 0, groups, group, "g")
+        for_range(b, b.op("mul", groups, L), OW, single, "j")
+    for_range(b, 0, b.op("mul", a["N"], a["OH"]), per_row, "r")
     return k
 
 

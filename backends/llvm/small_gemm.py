@@ -22,7 +22,7 @@ run a planned call.  ``beta == 0`` never reads C (BLAS's rule: C may hold NaN th
 Sums run in another order than OpenBLAS's, with fused multiply-adds, as BLAS results differ
 between builds anyway.
 """
-from .loops import Slot, for_range, if_then, smin
+from .loops import Slot, entry_alloca, for_range, if_then, smin
 
 SMALL = 16
 ROW_BLOCK = 5               # rows of the small dimension per register block
@@ -107,8 +107,15 @@ class _Vec:
 def emit(k, dtype, kind, small, alpha, beta):
     """The loops of kernel ``kind`` for ``m == small`` into KernelSource ``k`` (arrays a, b, c
     and the BLAS call's size arguments), with ``alpha`` and ``beta`` loaded as scalars."""
-    b, a = k.b, k.args
-    arr = k.arrays
+    emit_product(k.b, dtype, kind, small, k.arrays, k.args, alpha, beta)
+
+
+def emit_product(b, dtype, kind, small, arr, a, alpha, beta, chunk=CHUNK):
+    """The same loops inside any kernel: ``arr`` maps a, b, c to pointers, ``a`` maps ta, tb,
+    m, n, k, lda, ldb, ldc to i64 values (or Python ints).  ``chunk=None``: the rows kernel
+    sums all of k in registers (for a B already in cache, such as a convolution's columns)."""
+    a = {name: b.coerce(value, "i64") for name, value in a.items()
+         if name in ("ta", "tb", "m", "n", "k", "lda", "ldb", "ldc")}
     v = _Vec(b, dtype)
     ty = v.ty
     is_ta = b.icmp("eq", a["ta"], _TRANS)
@@ -137,12 +144,12 @@ def emit(k, dtype, kind, small, alpha, beta):
             b.store(b.select(beta_zero, scaled, with_c), ptr)
 
     if kind == "rows":
-        _rows(b, v, a, arr, small, a_elem, put)
+        _rows(b, v, a, arr, small, a_elem, put, chunk)
     else:
         _dots(b, v, a, arr, small, put)
 
 
-def _rows(b, v, a, arr, m, a_elem, put):
+def _rows(b, v, a, arr, m, a_elem, put, chunk_rows):
     """C[:m, :] = A @ B with B row-major, by panels of PANEL_BYTES of B's rows.
 
     Reading B down a column strip (one cache line per row, a new page every row) defeats the
@@ -150,12 +157,13 @@ def _rows(b, v, a, arr, m, a_elem, put):
     just written, that ran slower than OpenBLAS.  So the panel's partial sums live in a
     stack scratch and B is read ``CHUNK`` rows at a time, each row from left to right:
     tiles of 2 vectors, 1 vector, then one masked vector for the last columns.  A last
-    pass writes ``alpha * sum + beta * C`` into C."""
+    pass writes ``alpha * sum + beta * C`` into C.  ``chunk_rows=None``: one pass over all
+    of B's rows."""
     W = v.width
     n, kk, ldb = a["n"], a["k"], a["ldb"]
     panel = PANEL_BYTES // (v.align)
     pitch = panel + W
-    scratch = b.emit("ptr", f"alloca {v.ty}, i64 {m * pitch}, align 32")
+    scratch = entry_alloca(b, v.ty, m * pitch)
     b.module.declare(f"declare {v.vt} @llvm.masked.load.{v.suffix}.p0(ptr, i32, <{W} x i1>, {v.vt})")
     lanes = b.arg("<" + ", ".join(f"i64 {q}" for q in range(W)) + ">", f"<{W} x i64>")
 
@@ -167,9 +175,12 @@ def _rows(b, v, a, arr, m, a_elem, put):
         width = smin(b, b.op("sub", n, j0), panel)
 
         def chunk(c):
-            p0 = b.op("mul", c, CHUNK)
-            p1 = smin(b, b.op("add", p0, CHUNK), kk)
-            first = b.icmp("eq", c, 0)
+            if chunk_rows is None:
+                p0, p1, first = b.const("i64", 0), kk, b.const("i1", 1)
+            else:
+                p0 = b.op("mul", c, chunk_rows)
+                p1 = smin(b, b.op("add", p0, chunk_rows), kk)
+                first = b.icmp("eq", c, 0)
 
             def tile(jt, nvec, row_blocks, mask=None):
                 for r0, rows in row_blocks:
@@ -204,7 +215,10 @@ def _rows(b, v, a, arr, m, a_elem, put):
                 mask = b.emit(f"<{W} x i1>", f"icmp slt <{W} x i64> {lanes}, {v.splat_int(left)}")
                 tile(rest, 1, blocks(m, 2 * ROW_BLOCK), mask)
             if_then(b, b.icmp("sgt", left, 0), masked)
-        for_range(b, 0, b.op("sdiv", b.op("add", kk, CHUNK - 1), CHUNK), chunk, "pc")
+        if chunk_rows is None:
+            chunk(None)
+        else:
+            for_range(b, 0, b.op("sdiv", b.op("add", kk, chunk_rows - 1), chunk_rows), chunk, "pc")
         for r in range(m):
             for_range(b, 0, width, lambda j: put(b.const("i64", r), b.op("add", j0, j),
                                                  b.load(v.ty, s_at(r, j)), False), "jw")
