@@ -428,11 +428,12 @@ def check(name, torch, threads):
           f"{', '.join(runs)}; so do the parameters after 3 steps")
 
 
-def throughput(steppers, num_batches, mb, steps, repeats, warmup=3, synchronize=None):
+def throughput(steppers, num_batches, mb, steps, repeats, warmup=3, synchronize=None, between=None):
     """Examples/s of each ``step(i)`` in ``steppers``, the median of ``repeats`` timed runs
     of ``steps`` steps.  The systems take turns run by run, so a burst of load from other
     work on the machine falls on all of them rather than on one.  ``synchronize()`` (a GPU:
-    wait for the queued work) ends the warm-up and every timed run."""
+    wait for the queued work) ends the warm-up and every timed run; ``between()`` runs
+    after each round of turns, untimed."""
     sync = synchronize or (lambda: None)
     for step in steppers.values():
         for k in range(warmup):
@@ -446,6 +447,8 @@ def throughput(steppers, num_batches, mb, steps, repeats, warmup=3, synchronize=
                 step(k % num_batches)
             sync()
             runs[name].append(time.perf_counter() - t)
+        if between is not None:
+            between()
     return {name: steps * mb / sorted(r)[len(r) // 2] for name, r in runs.items()}
 
 
@@ -474,7 +477,10 @@ def measure(name, mb, systems, steps, repeats, torch, threads):
         steppers["hand"] = HandNet(specs, weights, mb, data, eta, lmbda).step
     if "torch" in systems and torch is not None:
         steppers["torch"] = TorchNet(torch, specs, weights, mb, data, eta, lmbda, threads).step
-    return throughput(steppers, num_batches, mb, steps, repeats)
+    gemm = []                  # the GEMM rate, timed between the rounds of turns
+    rates = throughput(steppers, num_batches, mb, steps, repeats,
+                       between=lambda: gemm.append(gemm_gflops(repeats=2)))
+    return rates, max(gemm)
 
 
 def fmt(v):
@@ -494,7 +500,8 @@ def main(args):
     gemm = gemm_gflops()
     print(f"threads={args.threads}, float32; NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch is not None else "")
-          + f"; 1024^3 float32 NumPy matmul: {gemm:.1f} GFLOP/s")
+          + f"; 1024^3 float32 NumPy matmul: {gemm:.1f} GFLOP/s (at the start; each row's "
+          "% of GEMM uses the fastest such matmul timed between that row's runs)")
     for name in names:
         print(f"  {name}: {WORKLOADS[name][0]}, "
               f"{flops_per_example(WORKLOADS[name][1]) / 1e6:.2f} MFLOP per example per step")
@@ -512,7 +519,7 @@ def main(args):
     for mb in batch_sizes:
         steps = args.steps or max(8, 1000 // mb)
         for name in names:
-            r = measure(name, mb, systems, steps, args.repeats, torch, args.threads)
+            r, gemm = measure(name, mb, systems, steps, args.repeats, torch, args.threads)
             peers = [r[k] for k in ("numpy", "hand", "torch") if k in r]
             llvm = r.get("llvm")
             ratio = f"{llvm / max(peers):.2f}x" if llvm and peers else "-"

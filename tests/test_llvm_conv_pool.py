@@ -22,6 +22,10 @@ CONV_CASES = [
     ((2, 1, 4, 9), (3, 1, 4, 1), "valid", (3, 4), False),          # strides past the image
     ((0, 2, 5, 5), (3, 2, 3, 3), "valid", (1, 1), True),           # empty batch
     ((2, 0, 5, 5), (3, 0, 3, 3), "half", (1, 1), True),            # no channels
+    # the direct kernel (few channels x taps): a masked last vector, a last block of filters
+    ((3, 2, 9, 21), (7, 2, 3, 3), "valid", (1, 1), False),
+    ((2, 3, 6, 34), (5, 3, 2, 3), "valid", (1, 1), True),
+    ((2, 2, 5, 14), (4, 2, 3, 4), "valid", (1, 1), True),
 ]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from symbolic.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv_output_length, padding_for
 
-from . import small_gemm, threads
+from . import conv_direct, small_gemm, threads
 from .blas import blas
 from .gemm import small_gemm_enabled
 from .loops import KernelSource, compile_kernel, for_range, if_then, memcopy, memzero, smax, smin
@@ -161,7 +161,7 @@ def _gemm_call(k, dt, ta, tb, m, n, kk, a, lda, bb, ldb, beta, c, ldc):
 
 def _source(kind, g, dt, filters=None):
     """With ``filters`` (F, a compile-time constant) the forward and weight-gradient GEMMs
-    are small_gemm.py's loops instead of BLAS calls (``_small_filters``)."""
+    are small_gemm.py's loops instead of BLAS calls (``_variant``)."""
     names = {"forward": ("x", "w", "out"), "grad_weights": ("x", "gz", "dw"),
              "grad_inputs": ("w", "gz", "dx")}[kind] + ("col", "tmp")
     k = KernelSource(names, _SIZES, extra=[("gemm", "ptr")])
@@ -253,22 +253,33 @@ def _source(kind, g, dt, filters=None):
 SMALL_FILTERS, SMALL_K = 20, 64
 
 
-def _small_filters(kind, geo, sizes):
-    """F when the kernel for these sizes uses small_gemm's loops, else None."""
-    _, C, _, _, F, _, _ = sizes
-    if kind == "grad_inputs" or F > SMALL_FILTERS or C * geo.kh * geo.kw > SMALL_K \
-            or not small_gemm_enabled():
+def _variant(kind, geo, sizes, dtype):
+    """How the kernel for these sizes computes: ``("direct", OW)`` (conv_direct.py),
+    ``("small", F)`` (im2col and small_gemm's loops), or None (im2col and BLAS)."""
+    _, C, _, _, F, _, OW = sizes
+    if kind == "grad_inputs" or not small_gemm_enabled():
         return None
-    return F
+    if kind == "forward" and conv_direct.applies(geo, C, OW, dtype):
+        return "direct", OW
+    if F > SMALL_FILTERS or C * geo.kh * geo.kw > SMALL_K:
+        return None
+    return "small", F
 
 
-def conv_kernel(kind, geometry, dtype, filters=None):
-    """The native kernel ``fn(arrays, B, C, H, W, F, OH, OW, KH, KW, NB, gemm_address)``;
+def conv_kernel(kind, geometry, dtype, sizes):
+    """The native kernel for these ``sizes`` (B, C, H, W, F, OH, OW), called as
+    ``fn(arrays, B, C, H, W, F, OH, OW, KH, KW, NB, gemm_address)``;
     ``arrays`` is (x, w, out, col, tmp), (x, gz, dw, col, tmp) or (w, gz, dx, col, tmp) for
     ``kind`` forward, grad_weights or grad_inputs, all C-contiguous of ``dtype``; ``col``
     holds at least C*KH*KW * NB*OH*OW values and ``tmp`` F * NB*OH*OW (plus C*KH*KW * F for
     the weight gradient)."""
     import ctypes
+    variant = _variant(kind, geometry, sizes, dtype)
+    if variant is not None and variant[0] == "direct":
+        return compile_kernel(("conv-direct", geometry.key(), geometry.kh, geometry.kw, dtype, variant[1]),
+                              lambda: conv_direct.source(geometry, dtype, variant[1], _SIZES), len(_SIZES),
+                              [ctypes.c_void_p])
+    filters = variant[1] if variant is not None else None
     return compile_kernel(("conv", kind, geometry.key(), dtype, filters),
                           lambda: _source(kind, geometry, dtype, filters), len(_SIZES), [ctypes.c_void_p])
 
@@ -327,7 +338,7 @@ def _lowering(kind):
                 return arrays[2]
             nb, n_col, n_tmp = _chunking(geo, sizes, kind)
             col, tmp = scratch.get("col", n_col, dt), scratch.get("tmp", n_tmp, dt)
-            conv_kernel(kind, geo, dtype, _small_filters(kind, geo, sizes))(
+            conv_kernel(kind, geo, dtype, sizes)(
                 tuple(arrays) + (col, tmp), *sizes, geo.kh, geo.kw, nb, gemm)
             return arrays[2]
 
@@ -414,7 +425,7 @@ class _Split:
                 target = out if lo == 0 else self._buffer(("dw", lo), out.size).reshape(-1)[:out.size].reshape(out.shape)
             else:
                 target = out[lo:hi]
-            fn = conv_kernel(kind, geo, self.dtype.name, _small_filters(kind, geo, sub))
+            fn = conv_kernel(kind, geo, self.dtype.name, sub)
             fn((*ins, target, self._buffer(("col", lo), n_col), self._buffer(("tmp", lo), n_tmp)),
                     *sub, geo.kh, geo.kw, nb, self.gemm)
             return None if target is out or kind != "grad_weights" else target
@@ -480,7 +491,7 @@ def _planner(kind):
             return [out]
         nb, n_col, n_tmp = _chunking(geo, sizes, kind)
         col, tmp = planner.work_buffer(max(n_col, 1), dt), planner.work_buffer(max(n_tmp, 1), dt)
-        planner.call(conv_kernel(kind, geo, dtype, _small_filters(kind, geo, sizes)),
+        planner.call(conv_kernel(kind, geo, dtype, sizes),
                      (first.array, second.array, out.array, col, tmp),
                      *sizes, geo.kh, geo.kw, nb, gemm)
         return [out]

@@ -55,8 +55,8 @@ def blocks(count, size=ROW_BLOCK):
     return out
 
 
-class _Vec:
-    """Vector helpers for one element type, on the kernel's builder."""
+class Vectors:
+    """32-byte vectors of one element type on a kernel's builder (also conv_direct.py's)."""
 
     def __init__(self, b, dtype):
         self.b = b
@@ -116,7 +116,7 @@ def emit_product(b, dtype, kind, small, arr, a, alpha, beta, chunk=CHUNK):
     sums all of k in registers (for a B already in cache, such as a convolution's columns)."""
     a = {name: b.coerce(value, "i64") for name, value in a.items()
          if name in ("ta", "tb", "m", "n", "k", "lda", "ldb", "ldc")}
-    v = _Vec(b, dtype)
+    v = Vectors(b, dtype)
     ty = v.ty
     is_ta = b.icmp("eq", a["ta"], _TRANS)
     # A[i, p] = a[i * sa_i + p * sa_p]
