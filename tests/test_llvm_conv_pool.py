@@ -205,3 +205,33 @@ def test_pool_gradients_through_llvm_functions(rng, mode):
 def test_integer_pooling_runs_the_reference():
     node = Pool((2, 2)).make_node(S.tensor(dtype="int32", shape=(None, None)))
     assert not lower(node).how.startswith("native")
+
+
+def _records(f):
+    plan, = [p for p in f.program.describe() if p != "runs in Python"]
+    assert plan.endswith("0 Python steps"), plan
+    return int(plan.split()[0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("input_gradient", [False, True])
+def test_max_pool_gradient_folded_into_the_weight_gradient(rng, dtype, input_gradient):
+    """A first layer's 2x2 max-pool gradient is made image by image inside the direct weight
+    gradient (one record fewer), unless something else reads it (the input's gradient)."""
+    x, w = S.tensor(dtype=dtype, shape=(None,) * 4), S.tensor(dtype=dtype, shape=(None,) * 4)
+    y = S.pool_2d(S.conv2d(x, w), (2, 2), ignore_border=True)
+    cost = (S.tanh(y) * np.arange(1, 4).reshape(1, 3, 1, 1)).sum()
+    wrt = [w, x] if input_gradient else [w]
+    # small integers: many tied maxima, each tie getting the gradient
+    xv = rng.integers(0, 2, size=(3, 2, 14, 17)).astype(dtype)
+    wv = rng.integers(0, 2, size=(3, 2, 3, 4)).astype(dtype)
+    expect = S.function([x, w], S.grad(cost, wrt), mode=S.Mode(linker="numpy"))(xv, wv)
+    counts = {}
+    for flag in (True, False):
+        with S.config.change_flags(small_gemm=flag):
+            f = S.function([x, w], S.grad(cost, wrt), mode=S.Mode(linker="llvm"))
+            for _ in range(2):
+                for got, want in zip(f(xv, wv), expect):
+                    np.testing.assert_allclose(got, want, **TOL[dtype])
+            counts[flag] = _records(f)
+    assert counts[True] == counts[False] - (0 if input_gradient else 1)

@@ -26,6 +26,7 @@ from symbolic.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv_
 from . import conv_direct, small_gemm, threads
 from .blas import blas
 from .gemm import small_gemm_enabled
+from .plan import CLAIMS_PENDING
 from .loops import KernelSource, compile_kernel, for_range, if_then, memcopy, memzero, smax, smin
 
 _IR = {"float32": "float", "float64": "double"}
@@ -259,7 +260,7 @@ def _variant(kind, geo, sizes, dtype):
     _, C, _, _, F, _, OW = sizes
     if kind == "grad_inputs" or not small_gemm_enabled():
         return None
-    if kind == "forward" and conv_direct.applies(geo, C, OW, dtype):
+    if conv_direct.applies(kind, geo, C, OW, dtype):
         return "direct", OW
     if F > SMALL_FILTERS or C * geo.kh * geo.kw > SMALL_K:
         return None
@@ -276,8 +277,8 @@ def conv_kernel(kind, geometry, dtype, sizes):
     import ctypes
     variant = _variant(kind, geometry, sizes, dtype)
     if variant is not None and variant[0] == "direct":
-        return compile_kernel(("conv-direct", geometry.key(), geometry.kh, geometry.kw, dtype, variant[1]),
-                              lambda: conv_direct.source(geometry, dtype, variant[1], _SIZES), len(_SIZES),
+        return compile_kernel(("conv-direct", kind, geometry.key(), geometry.kh, geometry.kw, dtype, variant[1]),
+                              lambda: conv_direct.source(kind, geometry, dtype, variant[1], _SIZES), len(_SIZES),
                               [ctypes.c_void_p])
     filters = variant[1] if variant is not None else None
     return compile_kernel(("conv", kind, geometry.key(), dtype, filters),
@@ -482,6 +483,11 @@ def _planner(kind):
             geo = found[0]
         if 0 in sizes:
             return None
+        if kind == "grad_weights":
+            fused = _plan_pooled_weight_gradient(planner, geo, sizes, values, out_shape, dtype)
+            if fused is not None:
+                return [fused]
+            planner.materialize([values[1]])
         first, second = planner.contiguous(values[0]), planner.contiguous(values[1])
         out = planner.output(0, out_shape, dt)
         if _split_over_threads(geo, sizes):
@@ -497,6 +503,33 @@ def _planner(kind):
         return [out]
     return plan
 
+
+def _plan_pooled_weight_gradient(planner, geo, sizes, values, out_shape, dtype):
+    """The weight gradient with ``gz`` the deferred gradient of a 2x2 max pooling (pool.py),
+    computed image by image into a small buffer by conv_direct's fused kernel; None (nothing
+    planned) when that does not apply."""
+    info = planner.deferred_info(values[1])
+    B, _, _, _, F, OH, OW = sizes
+    if info is None or _variant("grad_weights", geo, sizes, dtype) != ("direct", OW) \
+            or _split_over_threads(geo, sizes) or OH % 2 or OW % 2:
+        return None
+    conv_out, pooled, grad = info["pool_grad"]
+    if conv_out.array.shape != (B, F, OH, OW) or pooled.array.shape != (B, F, OH // 2, OW // 2) \
+            or grad.array.shape != pooled.array.shape:
+        return None
+    planner.claim(values[1])
+    arrays = [planner.contiguous(v).array for v in (values[0], conv_out, pooled, grad)]
+    out = planner.output(0, out_shape, dtype)
+    scratch = planner.work_buffer(F * OH * OW, np.dtype(dtype))
+    import ctypes
+    fn = compile_kernel(("conv-direct-pooled", geo.key(), geo.kh, geo.kw, dtype, OW),
+                        lambda: conv_direct.source("grad_weights_pooled", geo, dtype, OW, _SIZES),
+                        len(_SIZES), [ctypes.c_void_p])
+    planner.call(fn, tuple(arrays) + (out.array, scratch), *sizes, geo.kh, geo.kw, 1, 0)
+    return out
+
+
+CLAIMS_PENDING.add(Conv2dGradWeights)
 
 LOWERINGS = {Conv2d: _lowering("forward"), Conv2dGradWeights: _lowering("grad_weights"),
              Conv2dGradInputs: _lowering("grad_inputs")}

@@ -12,6 +12,13 @@ for each node how the plan computes it (driver.py runs the result):
 * **Python**: anything else runs its backend thunk between two native segments, its
   result copied into the plan's buffer for it (checked against the planned shape).
 
+A planner may also *defer* its node (``Planner.defer``): its records are not made yet,
+so that the node's sole consumer, when its planner knows how (op types in
+``CLAIMS_PENDING``), can compute the value inside its own kernel instead (``claim``); any
+other consumer, or a claiming planner that declines, first makes the deferred records
+(``materialize``).  The 2x2 max-pool gradient feeding a first-layer weight gradient is
+the case: the gradient is never written out whole.
+
 Every value gets a ``Value``: an ndarray the records read, and a kind saying where its
 data lives (``STATIC``, ``OWNED`` by the plan, an ``INPUT``'s data, a ``FRESH`` output
 array allocated per call, or a ``VIEW`` into another value).  Outputs are fresh arrays
@@ -34,6 +41,7 @@ except ImportError:                       # NumPy < 2
 STATIC, OWNED, INPUT, FRESH, VIEW = "static", "owned", "input", "fresh", "view"
 
 PLANNERS = {}
+CLAIMS_PENDING = set()      # op types whose planners may claim deferred inputs themselves
 
 
 def register_planner(op_type):
@@ -179,6 +187,8 @@ class Planner:
         self.fresh, self.fresh_for, self._temps = [], {}, []
         self.owned, self.fixed_views = [], []
         self.parallel = False
+        self.pending = {}                 # id(Value) -> (info, make its records)
+        self._clients = None
         self.segments = [Records()]
         self.queue = []
         self.executing, self.deferred = True, False
@@ -187,6 +197,7 @@ class Planner:
 
         for step in prog.regular_steps:
             self._step(step)
+        self.materialize(list(v for v, _, _ in self.pending.values()))
         self._resolve_outputs(lambda s: s not in deferred_slots)
         if prog.deferred_steps:
             self.executing, self.deferred = False, True
@@ -272,6 +283,8 @@ class Planner:
         if not self.deferred and (all(v.kind == STATIC for v in values)
                                   or isinstance(node.op, _layout_only_ops())):
             return self._static(node, values)
+        if type(node.op) not in CLAIMS_PENDING:
+            self.materialize(values)
         for cls in type(node.op).__mro__:
             if cls in PLANNERS:
                 n_fresh, n_records = len(self.fresh), self._record_count()
@@ -285,6 +298,7 @@ class Planner:
                     self.keep.append(p)              # so that its id is not reused
                 del self.fresh[n_fresh:]
                 break
+        self.materialize(values)
         if self.deferred:
             raise PlanFailure(f"{node.op} updates shared storage and has no native plan")
         if isinstance(node.op, _view_ops()) and all(v.kind == STATIC for v in values[1:]):
@@ -316,6 +330,41 @@ class Planner:
                 out = self._new_fresh(v.array.shape, v.array.dtype)
                 self.copy(out, v)
                 self.results[j] = (True, self._fresh_index(out))
+
+    # ---------------------------------------------------------------- deferred nodes
+    def sole_consumer(self, variable):
+        """(node, input position) of the only reader of ``variable``, or None (several
+        readers, or a function output)."""
+        if self._clients is None:
+            self._clients = self.fgraph.clients()
+        if any(variable is o for o in self.fgraph.outputs):
+            return None
+        readers = self._clients.get(id(variable), [])
+        return readers[0] if len(readers) == 1 else None
+
+    def defer(self, value, info, make_records):
+        """Leave ``value``'s records to ``make_records()``, unless its consumer claims it."""
+        self.pending[id(value)] = (value, info, make_records)
+
+    def deferred_info(self, value):
+        """The ``info`` of a deferred value (left deferred), or None."""
+        entry = self.pending.get(id(value))
+        return None if entry is None else entry[1]
+
+    def claim(self, value):
+        """The ``info`` of a deferred value, which the caller now computes itself; None when
+        the value is not deferred."""
+        entry = self.pending.pop(id(value), None)
+        return None if entry is None else entry[1]
+
+    def materialize(self, values):
+        """Make the records of the deferred values among ``values`` (before reading them)."""
+        for v in values:
+            entry = self.pending.pop(id(v), None)
+            if entry is not None:
+                node, outs = self.node, self.out_slots
+                entry[2]()
+                self.node, self.out_slots = node, outs
 
     # ---------------------------------------------------------------- kinds of steps
     def _static(self, node, values):

@@ -137,85 +137,109 @@ def _source(kind, cfg):
     return k
 
 
+class PairRows:
+    """2x2 max pooling of images that the windows tile (W = 2 OW), row by row: one output
+    row from two input rows, ``L`` windows per step as vectors (one 32-byte load per input
+    row, the column pairs split by shuffles), the last ``OW % L`` windows one by one.  The
+    gradient routes ``gz`` to every cell equal to its window's max, as the general kernel
+    does.  Also emitted inside conv_direct.py's fused weight gradient."""
+
+    def __init__(self, b, dtype):
+        self.b, self.mem = b, _IR[dtype]
+        self.lanes = 8 if dtype == "float32" else 4        # input values per row per step
+        self.L = self.lanes // 2
+        self.wide, self.half = f"<{self.lanes} x {self.mem}>", f"<{self.L} x {self.mem}>"
+        self.suffix = "v%df32" if self.mem == "float" else "v%df64"
+        self.align = np.dtype(dtype).itemsize
+        for ty, n in ((self.wide, self.lanes), (self.half, self.L)):
+            b.module.declare(f"declare {ty} @llvm.maximum.{self.suffix % n}({ty}, {ty})")
+
+    def _load(self, ty, ptr):
+        return self.b.emit(ty, f"load {ty}, ptr {ptr}, align {self.align}")
+
+    def _store(self, ty, v, ptr):
+        self.b.line(f"store {ty} {v}, ptr {ptr}, align {self.align}")
+
+    def _shuffle(self, ty_in, v, picks):
+        out = f"<{len(picks)} x {self.mem}>"
+        mask = ", ".join(f"i32 {q}" for q in picks)
+        return self.b.emit(out, f"shufflevector {ty_in} {v}, {ty_in} poison, <{len(picks)} x i32> <{mask}>")
+
+    def _max(self, ty, x, y, n):
+        return self.b.emit(ty, f"call {ty} @llvm.maximum.{self.suffix % n}({ty} {x}, {ty} {y})")
+
+    def _cell(self, row, j):
+        return self.b.gep(self.mem, row, j)
+
+    def forward_row(self, top, W, out_row, OW):
+        """``out_row[j] = max`` of the window (j) of input rows ``top`` and ``top + W``."""
+        b, mem, lanes, L = self.b, self.mem, self.lanes, self.L
+        bottom = b.gep(mem, top, W)
+
+        def group(g):
+            j = b.op("mul", g, lanes)
+            both = self._max(self.wide, self._load(self.wide, self._cell(top, j)),
+                             self._load(self.wide, self._cell(bottom, j)), lanes)
+            best = self._max(self.half, self._shuffle(self.wide, both, range(0, lanes, 2)),
+                             self._shuffle(self.wide, both, range(1, lanes, 2)), L)
+            self._store(self.half, best, self._cell(out_row, b.op("mul", g, L)))
+
+        def single(j):
+            c = b.op("mul", j, 2)
+            pair = [b.intr("maximum", b.load(mem, self._cell(row, c)), b.load(mem, self._cell(row, b.op("add", c, 1))))
+                    for row in (top, bottom)]
+            b.store(b.intr("maximum", *pair), self._cell(out_row, j))
+        self._windows(OW, group, single)
+
+    def grad_row(self, top, W, pooled_row, gz_row, gx_top, OW):
+        """Rows ``gx_top`` and ``gx_top + W`` of the gradient of the windows of input rows
+        ``top`` and ``top + W``."""
+        b, mem, lanes = self.b, self.mem, self.lanes
+        rows = ((top, gx_top), (b.gep(mem, top, W), b.gep(mem, gx_top, W)))
+        zero = Val(b, "zeroinitializer", self.wide)
+
+        def group(g):
+            j, o = b.op("mul", g, lanes), b.op("mul", g, self.L)
+            twice = [q // 2 for q in range(lanes)]
+            best = self._shuffle(self.half, self._load(self.half, self._cell(pooled_row, o)), twice)
+            grad = self._shuffle(self.half, self._load(self.half, self._cell(gz_row, o)), twice)
+            for src, dst in rows:
+                hit = b.emit(f"<{lanes} x i1>", f"fcmp oeq {self.wide} {self._load(self.wide, self._cell(src, j))}, {best}")
+                self._store(self.wide, b.emit(self.wide, f"select <{lanes} x i1> {hit}, {self.wide} {grad}, "
+                                                         f"{self.wide} {zero}"), self._cell(dst, j))
+
+        def single(j):
+            best, grad = b.load(mem, self._cell(pooled_row, j)), b.load(mem, self._cell(gz_row, j))
+            for src, dst in rows:
+                for dc in (0, 1):
+                    c = b.op("add", b.op("mul", j, 2), dc)
+                    hit = b.fcmp("oeq", b.load(mem, self._cell(src, c)), best)
+                    b.store(b.select(hit, grad, b.const(mem, 0.0)), self._cell(dst, c))
+        self._windows(OW, group, single)
+
+    def _windows(self, OW, group, single):
+        b = self.b
+        groups = b.op("sdiv", OW, self.L)
+        for_range(b, 0, groups, group, "g")
+        for_range(b, b.op("mul", groups, self.L), OW, single, "j")
+
+
 def _pairs_source(kind, cfg):
-    """2x2 max pooling over images that the windows tile (W = 2 OW): each output row from two
-    input rows, ``L`` windows per step as vectors (one 32-byte load per input row; the
-    column pairs split by shuffles), the last ``OW % L`` windows one by one.  The gradient
-    routes ``gz`` to every cell equal to its window's max, as the general kernel does."""
-    mem = _IR[cfg.dtype]
-    lanes = 8 if cfg.dtype == "float32" else 4      # input values per row per step
-    L = lanes // 2
+    """``PairRows`` over every output row r = (n, i), from input rows 2r and 2r + 1."""
     names = ("x", "out") if kind == "forward" else ("x", "pooled", "gz", "gx")
     k = KernelSource(names, _SIZES)
     b, arr, a = k.b, k.arrays, k.args
-    wide, half = f"<{lanes} x {mem}>", f"<{L} x {mem}>"
-    suffix = ("v%df32" if mem == "float" else "v%df64")
-    b.module.declare(f"declare {wide} @llvm.maximum.{suffix % lanes}({wide}, {wide})")
-    b.module.declare(f"declare {half} @llvm.maximum.{suffix % L}({half}, {half})")
-    align = np.dtype(cfg.dtype).itemsize
-
-    def vload(ty, ptr):
-        return b.emit(ty, f"load {ty}, ptr {ptr}, align {align}")
-
-    def vstore(ty, v, ptr):
-        b.line(f"store {ty} {v}, ptr {ptr}, align {align}")
-
-    def shuffle(ty_in, v, picks):
-        out = f"<{len(picks)} x {mem}>"
-        mask = ", ".join(f"i32 {q}" for q in picks)
-        return b.emit(out, f"shufflevector {ty_in} {v}, {ty_in} poison, <{len(picks)} x i32> <{mask}>")
-
-    def vmax(ty, x, y, n):
-        return b.emit(ty, f"call {ty} @llvm.maximum.{suffix % n}({ty} {x}, {ty} {y})")
-
+    mem, pairs = _IR[cfg.dtype], PairRows(k.b, cfg.dtype)
     W, OW = a["W"], a["OW"]
-    groups = b.op("sdiv", OW, L)
 
-    def per_row(r):                       # output row r = (n, i): input rows 2r and 2r + 1
-        top = b.gep(mem, arr["x"], b.op("mul", b.op("mul", r, 2), W))
-        bottom = b.gep(mem, top, W)
-        out_row = b.op("mul", r, OW)
-
-        def cell(row, j):
-            return b.gep(mem, row, j)
-
+    def per_row(r):
+        first = b.op("mul", b.op("mul", r, 2), W)
+        top, out_row = b.gep(mem, arr["x"], first), b.op("mul", r, OW)
         if kind == "forward":
-            def group(g):
-                j = b.op("mul", g, lanes)
-                both = vmax(wide, vload(wide, cell(top, j)), vload(wide, cell(bottom, j)), lanes)
-                best = vmax(half, shuffle(wide, both, range(0, lanes, 2)), shuffle(wide, both, range(1, lanes, 2)), L)
-                vstore(half, best, b.gep(mem, arr["out"], b.op("add", out_row, b.op("mul", g, L))))
-
-            def single(j):
-                c = b.op("mul", j, 2)
-                m = b.intr("maximum", b.intr("maximum", b.load(mem, cell(top, c)), b.load(mem, cell(top, b.op("add", c, 1)))),
-                           b.intr("maximum", b.load(mem, cell(bottom, c)), b.load(mem, cell(bottom, b.op("add", c, 1)))))
-                b.store(m, b.gep(mem, arr["out"], b.op("add", out_row, j)))
+            pairs.forward_row(top, W, b.gep(mem, arr["out"], out_row), OW)
         else:
-            zero_wide = Val(b, "zeroinitializer", wide)
-            gx_top = b.gep(mem, arr["gx"], b.op("mul", b.op("mul", r, 2), W))
-            rows = ((top, gx_top), (bottom, b.gep(mem, gx_top, W)))
-
-            def group(g):
-                j, o = b.op("mul", g, lanes), b.op("add", out_row, b.op("mul", g, L))
-                twice = [q // 2 for q in range(lanes)]
-                best = shuffle(half, vload(half, b.gep(mem, arr["pooled"], o)), twice)
-                grad = shuffle(half, vload(half, b.gep(mem, arr["gz"], o)), twice)
-                for src, dst in rows:
-                    hit = b.emit(f"<{lanes} x i1>", f"fcmp oeq {wide} {vload(wide, cell(src, j))}, {best}")
-                    vstore(wide, b.emit(wide, f"select <{lanes} x i1> {hit}, {wide} {grad}, {wide} {zero_wide}"),
-                           cell(dst, j))
-
-            def single(j):
-                o = b.op("add", out_row, j)
-                best, grad = b.load(mem, b.gep(mem, arr["pooled"], o)), b.load(mem, b.gep(mem, arr["gz"], o))
-                for src, dst in rows:
-                    for dc in (0, 1):
-                        c = b.op("add", b.op("mul", j, 2), dc)
-                        hit = b.fcmp("oeq", b.load(mem, cell(src, c)), best)
-                        b.store(b.select(hit, grad, b.const(mem, 0.0)), cell(dst, c))
-        for_range(b, 0, groups, group, "g")
-        for_range(b, b.op("mul", groups, L), OW, single, "j")
+            pairs.grad_row(top, W, b.gep(mem, arr["pooled"], out_row), b.gep(mem, arr["gz"], out_row),
+                           b.gep(mem, arr["gx"], first), OW)
     for_range(b, 0, b.op("mul", a["N"], a["OH"]), per_row, "r")
     return k
 
@@ -325,6 +349,12 @@ def _planner(kind):
             out = planner.output(0, x.shape, dtype)
             ins, flat_out = (flat if op.mode == "max" else flat[1:]), planner.reshape(out, (n, rows, cols))
         fn = pool_kernel(kind, cfg)
+        if kind == "grad" and cfg.pairs and not _split(n, rows, cols) and _feeds_weight_gradient(planner, node):
+            # conv_direct.py may fold this gradient into its weight gradient, image by image
+            arrays = tuple(v.array for v in ins) + (flat_out.array,)
+            planner.defer(out, {"pool_grad": tuple(values), "dtype": dtype},
+                          lambda: planner.call(fn, arrays, n, rows, cols, *out_hw))
+            return [out]
         if _split(n, rows, cols):
             planner.python_call(lambda outs, ins: _run(fn, ins + outs, n, rows, cols, out_hw), [flat_out], ins,
                                 splits=True)
@@ -332,6 +362,13 @@ def _planner(kind):
             planner.call(fn, tuple(v.array for v in ins) + (flat_out.array,), n, rows, cols, *out_hw)
         return [out]
     return plan
+
+
+def _feeds_weight_gradient(planner, node):
+    """Whether the node's gradient is read only, as ``gz``, by a convolution's weight gradient."""
+    from symbolic.ops.conv import Conv2dGradWeights
+    reader = planner.sole_consumer(node.outputs[0])
+    return reader is not None and isinstance(reader[0].op, Conv2dGradWeights) and reader[1] == 1
 
 
 LOWERINGS = {Pool: _lower("forward"), PoolGrad: _lower("grad")}
