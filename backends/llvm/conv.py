@@ -279,7 +279,7 @@ def conv_kernel(kind, geometry, dtype, sizes):
     if variant is not None and variant[0] == "direct":
         return compile_kernel(("conv-direct", kind, geometry.key(), geometry.kh, geometry.kw, dtype, variant[1]),
                               lambda: conv_direct.source(kind, geometry, dtype, variant[1], _SIZES), len(_SIZES),
-                              [ctypes.c_void_p])
+                              [ctypes.c_void_p], unroll=False)
     filters = variant[1] if variant is not None else None
     return compile_kernel(("conv", kind, geometry.key(), dtype, filters),
                           lambda: _source(kind, geometry, dtype, filters), len(_SIZES), [ctypes.c_void_p])
@@ -524,7 +524,7 @@ def _plan_pooled_weight_gradient(planner, geo, sizes, values, out_shape, dtype):
     import ctypes
     fn = compile_kernel(("conv-direct-pooled", geo.key(), geo.kh, geo.kw, dtype, OW),
                         lambda: conv_direct.source("grad_weights_pooled", geo, dtype, OW, _SIZES),
-                        len(_SIZES), [ctypes.c_void_p])
+                        len(_SIZES), [ctypes.c_void_p], unroll=False)
     planner.call(fn, tuple(arrays) + (out.array, scratch), *sizes, geo.kh, geo.kw, 1, 0)
     return out
 

@@ -56,7 +56,7 @@ class _RowVectors:
         W = v.width
         self.mask = None
         if tail < W:
-            b.module.declare(f"declare {v.vt} @llvm.masked.load.{v.suffix}.p0(ptr, i32, <{W} x i1>, {v.vt})")
+            v.declare_masked_load()
             b.module.declare(f"declare void @llvm.masked.store.{v.suffix}.p0({v.vt}, ptr, i32, <{W} x i1>)")
             self.mask = "<" + ", ".join(f"i1 {int(q < tail)}" for q in range(W)) + ">"
 
@@ -67,8 +67,7 @@ class _RowVectors:
         b, v = self.b, self.v
         ptr = v.at(row, b.const("i64", v.width * q))
         if self._masked(q):
-            return b.emit(v.vt, f"call {v.vt} @llvm.masked.load.{v.suffix}.p0(ptr {ptr}, i32 {v.align}, "
-                                f"<{v.width} x i1> {self.mask}, {v.vt} zeroinitializer)")
+            return v.masked_load(ptr, self.mask)
         return v.load(ptr)
 
     def store(self, value, row, q):
@@ -81,9 +80,12 @@ class _RowVectors:
             v.store(value, ptr)
 
 
-def _tap(geo, u, t):
-    """The filter tap that multiplies input offset (u, t): flipped for a true convolution."""
-    return (geo.kh - 1 - u) * geo.kw + (geo.kw - 1 - t) if geo.flip else u * geo.kw + t
+def _tap(b, geo, u, t):
+    """The filter tap (i64) that multiplies input offset (u, t), u an i64 value: flipped for
+    a true convolution."""
+    if geo.flip:
+        return b.op("add", b.op("mul", b.op("sub", geo.kh - 1, u), geo.kw), geo.kw - 1 - t)
+    return b.op("add", b.op("mul", u, geo.kw), t)
 
 
 def _filter_blocks(b, F, fb, block):
@@ -113,15 +115,16 @@ def _forward(k, geo, v, rows, out_w):
                                             b.op("mul", y, Wd)))
                 weights = [v.at(arr["w"], b.op("mul", b.op("add", b.op("mul", b.op("add", f0, f), C), c), taps))
                            for f in range(count)]
-                for u in range(geo.kh):
+                def tap_row(u):                  # a loop: the taps of a row unrolled
                     for t in range(geo.kw):
                         src = v.at(image, b.op("add", b.op("mul", Wd, u), t))
                         xs = [rows.load(src, q) for q in range(nv)]
-                        tap = _tap(geo, u, t)
+                        tap = _tap(b, geo, u, t)
                         for f in range(count):
-                            wv = v.splat(b.load(ty, v.at(weights[f], b.const("i64", tap))))
+                            wv = v.splat(b.load(ty, v.at(weights[f], tap)))
                             for q in range(nv):
                                 acc[f][q].set(v.fma(wv, xs[q], acc[f][q].get()))
+                for_range(b, 0, geo.kh, tap_row, "u")
             for_range(b, 0, C, channel, "c")
             for f in range(count):
                 out_row = v.at(arr["out"], b.op("add", b.op("mul", b.op("add", b.op("mul", n, F),
@@ -165,10 +168,9 @@ def _grad_weights(k, geo, v, rows, out_w, pooled, dtype):
             for f in range(count):
                 for t in range(geo.kw):
                     ptr = v.at(arr["dw"], b.op("add", b.op("mul", b.op("add", b.op("mul", b.op("add", f0, f), C), c), taps),
-                                               _tap(geo, u, t)))
+                                               _tap(b, geo, u, t)))
                     b.store(b.binop("fadd", b.load(ty, ptr), v.lane_sum(acc[f][t].get())), ptr)
-        for u in range(geo.kh):
-            tap_row(u)
+        for_range(b, 0, geo.kh, tap_row, "u")
 
     def image(n):
         if pooled:

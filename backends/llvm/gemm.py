@@ -51,13 +51,13 @@ def _source(dtype, alpha_dtype=None, beta_dtype=None, small=None):
 
 def _kernel(dtype, small=None):
     return compile_kernel(("gemm", dtype, small), lambda: _source(dtype, small=small), len(_SCALARS),
-                          [ctypes.c_double, ctypes.c_double, ctypes.c_void_p])
+                          [ctypes.c_double, ctypes.c_double, ctypes.c_void_p], unroll=small is None)
 
 
 def _scalar_kernel(dtype, alpha_dtype, beta_dtype, small=None):
     return compile_kernel(("gemm-scalars", dtype, alpha_dtype, beta_dtype, small),
                           lambda: _source(dtype, alpha_dtype, beta_dtype, small), len(_SCALARS),
-                          [ctypes.c_void_p])
+                          [ctypes.c_void_p], unroll=small is None)
 
 
 def _small(args):

@@ -146,14 +146,15 @@ _lock = threading.Lock()
 _compiled = {}
 
 
-def compile_kernel(key, make_source, n_scalars, extra_ctypes=()):
+def compile_kernel(key, make_source, n_scalars, extra_ctypes=(), unroll=True):
     """The ctypes function for a kernel (built by ``make_source() -> KernelSource`` on first
-    need, then cached in memory by ``key`` and on disk by jit.py)."""
+    need, then cached in memory by ``key`` and on disk by jit.py).  ``unroll=False`` for
+    kernels blocked by hand (LLVM's unrolling of them costs compile time for nothing)."""
     ftype = ctypes.CFUNCTYPE(None, ctypes.py_object, *([ctypes.c_int64] * n_scalars), *extra_ctypes)
 
     def make():
         ir, name = make_source().finish()
-        fn = ftype(jit.compile_ir(ir, [name])[name])
+        fn = ftype(jit.compile_ir(ir, [name], unroll=unroll)[name])
         fn.ir = ir
         return fn
     return jit.cached_function(_compiled, _lock, key, make)

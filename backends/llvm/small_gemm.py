@@ -95,6 +95,15 @@ class Vectors:
         return b.emit(f"<{w} x i64>", f"shufflevector <1 x i64> {one}, <1 x i64> poison, "
                                       f"<{w} x i32> zeroinitializer")
 
+    def declare_masked_load(self):
+        self.b.module.declare(f"declare {self.vt} @llvm.masked.load.{self.suffix}.p0(ptr, i32, "
+                              f"<{self.width} x i1>, {self.vt})")
+
+    def masked_load(self, ptr, mask):
+        """The lanes of ``mask`` loaded (the others zero, their memory untouched)."""
+        return self.b.emit(self.vt, f"call {self.vt} @llvm.masked.load.{self.suffix}.p0(ptr {ptr}, "
+                                    f"i32 {self.align}, <{self.width} x i1> {mask}, {self.vt} zeroinitializer)")
+
     def fmul(self, x, y):
         return self.b.emit(self.vt, f"fmul {self.vt} {x}, {y}")
 
@@ -164,11 +173,12 @@ def _rows(b, v, a, arr, m, a_elem, put, chunk_rows):
     panel = PANEL_BYTES // (v.align)
     pitch = panel + W
     scratch = entry_alloca(b, v.ty, m * pitch)
-    b.module.declare(f"declare {v.vt} @llvm.masked.load.{v.suffix}.p0(ptr, i32, <{W} x i1>, {v.vt})")
+    v.declare_masked_load()
     lanes = b.arg("<" + ", ".join(f"i64 {q}" for q in range(W)) + ">", f"<{W} x i64>")
 
     def s_at(r, j):
-        return v.at(scratch, b.op("add", b.const("i64", r * pitch), j))
+        r = b.const("i64", r) if isinstance(r, int) else r
+        return v.at(scratch, b.op("add", b.op("mul", r, pitch), j))
 
     def do_panel(t):
         j0 = b.op("mul", t, panel)
@@ -192,8 +202,7 @@ def _rows(b, v, a, arr, m, a_elem, put, chunk_rows):
                         if mask is None:
                             bv = [v.load(v.at(row, b.const("i64", W * q))) for q in range(nvec)]
                         else:
-                            bv = [b.emit(v.vt, f"call {v.vt} @llvm.masked.load.{v.suffix}.p0(ptr {row}, "
-                                               f"i32 {v.align}, <{W} x i1> {mask}, {v.vt} zeroinitializer)")]
+                            bv = [v.masked_load(row, mask)]
                         for r in range(rows):
                             x = v.splat(a_elem(b.const("i64", r0 + r), p))
                             for q in range(nvec):
@@ -219,39 +228,38 @@ def _rows(b, v, a, arr, m, a_elem, put, chunk_rows):
             chunk(None)
         else:
             for_range(b, 0, b.op("sdiv", b.op("add", kk, chunk_rows - 1), chunk_rows), chunk, "pc")
-        for r in range(m):
-            for_range(b, 0, width, lambda j: put(b.const("i64", r), b.op("add", j0, j),
-                                                 b.load(v.ty, s_at(r, j)), False), "jw")
+        for_range(b, 0, m, lambda r: for_range(
+            b, 0, width, lambda j: put(r, b.op("add", j0, j), b.load(v.ty, s_at(r, j)), False), "jw"), "rw")
     for_range(b, 0, b.op("sdiv", b.op("add", n, panel - 1), panel), do_panel, "jp")
 
 
 def _dots(b, v, a, arr, m, put):
-    """C[:m, :] = A @ Bt.T with A and Bt row-major: C[i, j] = A[i, :] . Bt[j, :]."""
+    """C[:m, :] = A @ Bt.T with A and Bt row-major: C[i, j] = A[i, :] . Bt[j, :]; the last
+    ``k % W`` products of each sum as one masked vector step."""
     W = v.width
     n, kk, lda, ldb = a["n"], a["k"], a["lda"], a["ldb"]
     kv = b.op("mul", b.op("sdiv", kk, W), W)
+    v.declare_masked_load()
+    lanes = b.arg("<" + ", ".join(f"i64 {q}" for q in range(W)) + ">", f"<{W} x i64>")
+    last = b.emit(f"<{W} x i1>", f"icmp slt <{W} x i64> {lanes}, {v.splat_int(b.op('sub', kk, kv))}")
 
     def pair(j0, cols):
         for r0, rows in blocks(m):
             acc = [[Slot(b, v.vt, v.zero) for _ in range(rows)] for _ in range(cols)]
 
-            def step(t):
-                p = b.op("mul", t, W)
-                wv = [v.load(v.at(arr["b"], b.op("add", b.op("mul", b.op("add", j0, q), ldb), p)))
+            def step(p, mask=None):
+                load = v.load if mask is None else (lambda ptr: v.masked_load(ptr, mask))
+                wv = [load(v.at(arr["b"], b.op("add", b.op("mul", b.op("add", j0, q), ldb), p)))
                       for q in range(cols)]
                 for r in range(rows):
-                    x = v.load(v.at(arr["a"], b.op("add", b.op("mul", b.const("i64", r0 + r), lda), p)))
+                    x = load(v.at(arr["a"], b.op("add", b.op("mul", b.const("i64", r0 + r), lda), p)))
                     for q in range(cols):
                         acc[q][r].set(v.fma(x, wv[q], acc[q][r].get()))
-            for_range(b, 0, b.op("sdiv", kk, W), step, "pv")
+            for_range(b, 0, b.op("sdiv", kk, W), lambda t: step(b.op("mul", t, W)), "pv")
+            if_then(b, b.icmp("slt", kv, kk), lambda: step(kv, last))
             for q in range(cols):
                 for r in range(rows):
-                    i, j = b.const("i64", r0 + r), b.op("add", j0, q)
-                    s = Slot(b, v.ty, v.lane_sum(acc[q][r].get()))
-                    for_range(b, kv, kk, lambda p: s.set(b.fmuladd(
-                        b.load(v.ty, v.at(arr["a"], b.op("add", b.op("mul", i, lda), p))),
-                        b.load(v.ty, v.at(arr["b"], b.op("add", b.op("mul", j, ldb), p))), s.get())), "pt")
-                    put(i, j, s.get(), False)
+                    put(b.const("i64", r0 + r), b.op("add", j0, q), v.lane_sum(acc[q][r].get()), False)
 
     pairs = b.op("sdiv", n, 2)
     for_range(b, 0, pairs, lambda t: pair(b.op("mul", t, 2), 2), "jp")
