@@ -144,10 +144,11 @@ class FusedKernel:
             self._flat[scalar_mask] = fn
         return fn
 
-    def strided_kernel(self, classes):
-        return _build(self._key + ("strided", tuple(classes)),
+    def strided_kernel(self, classes, ndim=None):
+        rank = ndim if ndim in (2, 3) else None
+        return _build(self._key + ("strided", tuple(classes), rank),
                       lambda: elem_ir_strided(self.steps, self.n_inputs, self.input_dtypes,
-                                               self.outputs, classes), _STRIDED_T, unroll=False)
+                                               self.outputs, classes, rank), _STRIDED_T, unroll=False)
 
     def ir(self, variant="flat", scalar_mask=0, classes=None):
         if variant == "flat":
@@ -263,7 +264,7 @@ class FusedKernel:
         if len(cshape) > 32:
             raise ValueError("llvm kernel: more than 32 dimensions")
         meta = (np.array(cshape + [s for st in cstrides for s in st], dtype=np.int64),)
-        fn = self.strided_kernel(classes)
+        fn = self.strided_kernel(classes, len(cshape))
         if given is not None and all(a is b for a, b in zip(ins, given)) and len(self._strided) < 64:
             # the arrays were used as given: their layout alone decides the call next time
             self._strided[_layout_key(outs + tuple(ins))] = (fn, len(cshape), meta)
