@@ -480,7 +480,7 @@ def measure(name, mb, systems, steps, repeats, torch, threads):
     gemm = []                  # the GEMM rate, timed between the rounds of turns
     rates = throughput(steppers, num_batches, mb, steps, repeats,
                        between=lambda: gemm.append(gemm_gflops(repeats=2)))
-    return rates, max(gemm)
+    return rates, sorted(gemm)[len(gemm) // 2]          # the median, as for the systems
 
 
 def fmt(v):
@@ -501,7 +501,7 @@ def main(args):
     print(f"threads={args.threads}, float32; NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch is not None else "")
           + f"; 1024^3 float32 NumPy matmul: {gemm:.1f} GFLOP/s (at the start; each row's "
-          "% of GEMM uses the fastest such matmul timed between that row's runs)")
+          "% of GEMM uses the median of such matmuls timed between that row's rounds of runs)")
     for name in names:
         print(f"  {name}: {WORKLOADS[name][0]}, "
               f"{flops_per_example(WORKLOADS[name][1]) / 1e6:.2f} MFLOP per example per step")
@@ -512,7 +512,7 @@ def main(args):
     header = (f"{'workload':<8} {'mb':>4} {'steps':>5} {'ours-llvm':>10} "
               + "".join(f"{v:>10} " for v in variants)
               + f"{'ours-numpy':>10} {'numpy-hand':>10} {'torch':>10} {'llvm/best peer':>14} "
-              f"{'llvm GFLOP/s':>12} {'% of GEMM':>9}")
+              f"{'llvm GFLOP/s':>12} {'GEMM GFLOP/s':>12} {'% of GEMM':>9}")
     print("\ntraining throughput, examples/s (median of "
           f"{args.repeats} runs; higher is better)")
     print(header)
@@ -528,7 +528,7 @@ def main(args):
                   + "".join(f"{fmt(r.get(v)):>10} " for v in variants)
                   + f"{fmt(r.get('numpy')):>10} "
                   f"{fmt(r.get('hand')):>10} {fmt(r.get('torch')):>10} {ratio:>14} "
-                  f"{fmt(gflops) if gflops else '-':>12} "
+                  f"{fmt(gflops) if gflops else '-':>12} {gemm:>12.1f} "
                   f"{f'{100 * gflops / gemm:.0f}%' if gflops else '-':>9}", flush=True)
 
 
