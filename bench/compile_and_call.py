@@ -178,9 +178,26 @@ def call_overheads(linkers, calls, threads):
           f"{per_call_us(lambda v: v + np.float32(1), x_value):>8.2f}")
 
 
+def python_loop_s():
+    """The fastest of three runs of a fixed pure-Python loop: compile times are mostly Python
+    and LLVM work, so they scale with this figure from machine to machine."""
+    def loop():
+        t = time.perf_counter()
+        total = 0
+        for k in range(3_000_000):
+            total += k
+        return time.perf_counter() - t
+    return min(loop() for _ in range(3))
+
+
 def main(args):
     linkers = [linker.strip() for linker in args.linkers.split(",") if linker.strip()]
-    print(f"threads={args.threads}, float32, Python {sys.version.split()[0]}")
+    print(f"threads={args.threads}, float32, Python {sys.version.split()[0]}; "
+          f"for scale, this machine runs a 3M-step pure-Python loop in {python_loop_s():.2f} s")
+    if sys.flags.dont_write_bytecode:
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every process compiles the project's "
+              "sources again, imports inside S.function() and the first call included; "
+              "`env -u PYTHONDONTWRITEBYTECODE` measures what an installed package sees")
     if not args.skip_compile:
         compile_times(linkers, args.repeats, args.threads)
     if not args.skip_call:
