@@ -56,3 +56,114 @@ def test_a_forked_child_gets_its_own_pool(rng):
         with ctx.Pool(1) as pool:
             got = pool.apply_async(f, (value,)).get(timeout=60)
     np.testing.assert_array_equal(got, expect)
+
+
+def _recording_splits(monkeypatch):
+    """The lengths of the ranges split over the threads, recorded."""
+    seen = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split",
+                        lambda part, n, **kw: seen.append(n) or run_split(part, n, **kw))
+    return seen
+
+
+REDUCE_SPLIT_CASES = [
+    # shape, axis, the axis split: the first kept axis (slices write their rows of the
+    # output) when it has a slice for each thread, else the longest reduced axis (slices
+    # reduce into partials)
+    ((threads.PARALLEL_MIN_REDUCED + 77,), None, 0),
+    ((2, (threads.PARALLEL_MIN_REDUCED + 99) // 2), 1, 0),
+    ((1, threads.PARALLEL_MIN_REDUCED + 5), 1, 1),
+    ((7, 3, (threads.PARALLEL_MIN_REDUCED + 20) // 21), (0, 2), 1),
+    ((5, 1, (threads.PARALLEL_MIN_REDUCED + 4) // 5), (0, 2), 2),
+    ((3000, (threads.PARALLEL_MIN_REDUCED + 2999) // 3000), 0, 1),
+]
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("shape, axis, split_axis", REDUCE_SPLIT_CASES)
+def test_large_reductions_split_over_threads(rng, monkeypatch, shape, axis, split_axis, n_threads,
+                                             native):
+    seen = _recording_splits(monkeypatch)
+    a = rng.normal(size=shape).astype("float32")
+    x = S.tensor(dtype="float32", shape=(None,) * len(shape))
+    with S.config.change_flags(threads=n_threads, native_driver=native):
+        f = S.function([x], [S.sum(x * 2, axis=axis), S.max(x, axis=axis), S.min(x - 1, axis=axis),
+                             S.any(x > 4.5, axis=axis)], mode=S.Mode(linker="llvm"))
+        f(a)                    # (planning runs the steps in Python too: count a later call)
+        seen.clear()
+        total, top, low, big = f(a)
+    np.testing.assert_allclose(total, np.sum(a.astype(np.float64) * 2, axis=axis), rtol=1e-6, atol=1e-6)
+    assert total.dtype == np.float32
+    np.testing.assert_array_equal(top, np.max(a, axis=axis))
+    np.testing.assert_array_equal(low, np.min(a - np.float32(1), axis=axis))
+    np.testing.assert_array_equal(big, np.any(a > 4.5, axis=axis))
+    assert seen == ([] if n_threads == 1 else [shape[split_axis]] * 4)   # the four reductions
+
+
+def test_a_split_float32_sum_keeps_float64_accuracy(rng):
+    """The partial sums of the slices are float64, as one thread's accumulator is: a sum of
+    values whose float32 partial sums would round away the small ones stays exact."""
+    n = threads.PARALLEL_MIN_REDUCED + 1
+    a = np.full(n, 1e-8, np.float32)
+    a[0] = 1.0
+    x = S.fvector("x")
+    with S.config.change_flags(threads=2):
+        got = S.function([x], S.sum(x), mode=S.Mode(linker="llvm"))(a)
+    assert got == np.float32(np.sum(a, dtype=np.float64))
+    assert got != np.float32(1.0)
+
+
+def test_small_reductions_stay_on_one_thread(rng, monkeypatch):
+    seen = _recording_splits(monkeypatch)
+    x = S.fmatrix("x")
+    with S.config.change_flags(threads=2):
+        f = S.function([x], S.sum(x, axis=0), mode=S.Mode(linker="llvm"))
+        a = rng.normal(size=(1000, 1000)).astype("float32")
+        np.testing.assert_allclose(f(a), a.sum(axis=0), rtol=1e-5, atol=1e-4)
+    assert seen == []
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_row_kernels_split_over_threads(rng, monkeypatch, dtype, n_threads, native):
+    seen = _recording_splits(monkeypatch)
+    rows, n = 601, threads.PARALLEL_MIN_ELEMENTS // 600 + 1    # just over the threshold
+    z, y = S.matrix("z", dtype=dtype), S.ivector("y")
+    cost = -S.mean(S.log_softmax(z)[S.arange(y.shape[0]), y])
+    x3 = S.tensor(dtype=dtype, shape=(None, None, None))
+    outputs = [cost, S.grad(cost, z), S.softmax(z), S.log_softmax(x3)]
+    zv = rng.normal(size=(rows, n)).astype(dtype) * 3
+    yv = rng.integers(0, n, rows).astype("int32")
+    x3v = rng.normal(size=(7, 86, n)).astype(dtype)
+    ref = S.function([z, y, x3], outputs, mode=S.Mode(linker="numpy"))(zv, yv, x3v)
+    with S.config.change_flags(threads=n_threads, native_driver=native):
+        f = S.function([z, y, x3], outputs, mode=S.Mode(linker="llvm"))
+        f(zv, yv, x3v)
+        seen.clear()
+        got = f(zv, yv, x3v)
+    tol = dict(rtol=2e-5, atol=1e-7) if dtype == "float32" else dict(rtol=1e-12, atol=1e-15)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, **tol)
+    # the cross-entropy, its gradient, softmax and the 3-d log-softmax (7 x 86 rows)
+    assert sorted(seen) == ([] if n_threads == 1 else sorted([rows] * 3 + [7 * 86]))
+
+
+def test_a_label_out_of_range_in_a_split_row_kernel_gives_the_reference_error(rng):
+    rows, n = 600, threads.PARALLEL_MIN_ELEMENTS // 500
+    z, y = S.fmatrix("z"), S.ivector("y")
+    cost = -S.mean(S.log_softmax(z)[S.arange(y.shape[0]), y])
+    zv = rng.normal(size=(rows, n)).astype("float32")
+    yv = rng.integers(0, n, rows).astype("int32")
+    with S.config.change_flags(threads=2):
+        f = S.function([z, y], cost, mode=S.Mode(linker="llvm"))
+        f(zv, yv)
+        for row in (3, rows - 3):        # in the first slice, in the second
+            bad = yv.copy()
+            bad[row] = n
+            with pytest.raises(IndexError, match=f"index {n} is out of bounds"):
+                f(zv, bad)
+        np.testing.assert_allclose(f(zv, yv), S.function([z, y], cost, mode=S.Mode(linker="numpy"))(zv, yv),
+                                   rtol=1e-5)

@@ -309,6 +309,9 @@ def _plan_reduction(planner, node, values):
     if kernel.native_call(probe, arrays) is None:
         return None
     out = planner.output(0, shape, node.outputs[0].dtype)
+    if threads.count() > 1 and kernel.splits(arrays):
+        planner.python_call(lambda outs, ins: kernel(outs[0], ins), [out], values, splits=True)
+        return [out]
     call = kernel.native_call(out.array, arrays)
     if call:
         planner.call(call[0], *call[1])

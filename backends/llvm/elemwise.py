@@ -27,7 +27,7 @@ import threading
 import numpy as np
 
 from . import jit, threads
-from .elemwise_ir import elem_ir_flat, elem_ir_strided, reduce_ir
+from .elemwise_ir import acc_dtype_for, elem_ir_flat, elem_ir_strided, reduce_ir
 from .scalar import DTYPES, SUPPORTED_OPS, step_name
 
 _lock = threading.RLock()
@@ -308,7 +308,8 @@ class ReduceKernel:
                                          self.output, self.kind, self.out_dtype, classes),
                       _REDUCE_T)
 
-    def __call__(self, out, ins):
+    def __call__(self, out, ins, split=True):
+        """``split=False``: on this thread whatever the size."""
         key = tuple([(a.shape, a.strides, a.dtype) if a.__class__ is np.ndarray else None for a in ins])
         plan = self._plans.get(key)
         if plan is None:
@@ -320,7 +321,56 @@ class ReduceKernel:
                 or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
                              f"{self.out_dtype} array of shape {kshape}")
-        call(out, ins)
+        if split and threads.count() > 1 and self.splits(ins):
+            self._split(out, ins)
+        else:
+            call(out, ins)
+
+    def splits(self, ins):
+        """Whether a call on these inputs is split over the threads (when there are several):
+        those reading at least ``threads.PARALLEL_MIN_REDUCED`` elements."""
+        shape = np.broadcast_shapes(*[np.shape(a) for a in ins]) if ins else ()
+        return 0 not in shape and int(np.prod(shape)) >= threads.PARALLEL_MIN_REDUCED
+
+    def _split(self, out, ins):
+        """The reduction on ``config.threads`` threads.  Slices of the first kept axis each
+        write their rows of ``out``; when that axis is too short (a reduction over every
+        axis, say), slices of the longest reduced axis each reduce into a partial in the
+        accumulator's dtype (float64 for float32 sums), and the partials are combined here."""
+        ins = [np.asarray(a) for a in ins]
+        nd = max(a.ndim for a in ins)
+        shape = np.broadcast_shapes(*[a.shape for a in ins])
+        axes = range(nd) if self.axes is None else {a % nd for a in self.axes}
+        kept = [d for d in range(nd) if d not in axes]
+        parts = threads.count()
+
+        def cut(d, lo, hi):
+            out_ins = []
+            for a in ins:
+                k = d - (nd - a.ndim)
+                if k >= 0 and a.shape[k] != 1:
+                    a = a[(slice(None),) * k + (slice(lo, hi),)]
+                out_ins.append(a)
+            return tuple(out_ins)
+        if kept and shape[kept[0]] >= parts:
+            d = kept[0]
+            row = int(np.prod(out.shape[1:]))
+            threads.run_split(lambda lo, hi: self(out[lo:hi], cut(d, lo, hi), split=False), shape[d],
+                              align=max(1, 16 // max(row, 1)))
+            return
+        d = max((a for a in axes), key=lambda a: shape[a])
+        acc = acc_dtype_for(self.kind, None, self.out_dtype)
+        partial = compile_fused_reduce(self.steps, self.n_inputs, self.input_dtypes, self.output,
+                                       self.kind, self.axes, acc)
+
+        def part(lo, hi):
+            p = np.empty(out.shape, acc)
+            partial(p, cut(d, lo, hi), split=False)
+            return p
+        partials = threads.run_split(part, shape[d], align=1)
+        combine = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
+                   "any": np.logical_or, "all": np.logical_and}[self.kind]
+        out[...] = combine.reduce(partials, axis=0).astype(self._out_np, copy=False)
 
     def native_call(self, out, ins):
         """The kernel call for these arrays as ``(ctypes function, arguments)``, ``()`` when

@@ -19,6 +19,7 @@ from symbolic.ops.crossentropy import SoftmaxCrossEntropy, SoftmaxCrossEntropyGr
 from symbolic.ops.nnet import LogSoftmax, Softmax
 from symbolic.ops.reduce import ArgReduce
 
+from . import threads
 from .loops import KernelSource, Slot, compile_kernel, for_range, if_then
 
 _IR = {"float32": "float", "float64": "double"}
@@ -154,6 +155,32 @@ def row_kernel(kind, dtype, label_dtype=None):
     return compile_kernel(("rows", kind, dtype, label_dtype), make, 3)
 
 
+def splits(rows, n):
+    """Whether a row kernel over ``rows`` x ``n`` values is split over the threads."""
+    return threads.count() > 1 and rows > 1 and rows * n >= threads.PARALLEL_MIN_ELEMENTS
+
+
+def run_rows(fn, arrays, by_row, rows, n, d_stride):
+    """``fn(arrays, rows, n, d_stride)``, on slices of the rows over the threads when large.
+    ``by_row`` says of each array: True, its first axis is the rows (sliced); False, passed
+    whole (a ``d`` shared by every row); "status", the kernel's status word, which each
+    slice writes whether it failed or not: every slice gets its own, and the word says 1
+    when any slice failed."""
+    if not splits(rows, n):
+        fn(arrays, rows, n, d_stride)
+        return
+
+    def part(lo, hi):
+        own = [np.zeros(1, np.int64) if how == "status" else a[lo:hi] if how else a
+               for a, how in zip(arrays, by_row)]
+        fn(tuple(own), hi - lo, n, d_stride)
+        return [int(a[0]) for a, how in zip(own, by_row) if how == "status"]
+    failed = threads.run_split(part, rows, align=1)
+    words = [a for a, how in zip(arrays, by_row) if how == "status"]
+    for j, word in enumerate(words):
+        word[0] = max(f[j] for f in failed)
+
+
 # ----------------------------------------------------------------------------------------
 # lowerings
 # ----------------------------------------------------------------------------------------
@@ -170,7 +197,9 @@ def _lower_softmax(kind):
             x = np.ascontiguousarray(x)
             out = np.empty(x.shape, dtype=dtype)
             n = x.shape[-1]
-            row_kernel(kind, dtype)((x, out), x.size // n, n, 0)
+            rows = x.size // n
+            run_rows(row_kernel(kind, dtype), (x.reshape(rows, n), out.reshape(rows, n)), (True, True),
+                     rows, n, 0)
             return [out]
         run.how = "native: LLVM row kernel"
         return run
@@ -209,13 +238,14 @@ def _lower_xent(kind):
                 labels.dtype, row_kernel(kind, dtype, _LABEL_DTYPES[labels.dtype]))
             if kind == "xent":
                 out = np.empty(rows, dtype=dtype)
-                fn((z, labels, out, status), rows, n, 0)
+                run_rows(fn, (z, labels, out, status), (True, True, True, "status"), rows, n, 0)
             else:
                 d = np.asarray(args[0], dtype=dtype)
                 if d.size not in (1, rows) or d.ndim > 1:
                     return op.perform(node, args)
                 out = np.empty(z.shape, dtype=dtype)
-                fn((np.ascontiguousarray(d).reshape(-1), z, labels, out, status), rows, n, 0 if d.size == 1 else 1)
+                run_rows(fn, (np.ascontiguousarray(d).reshape(-1), z, labels, out, status),
+                         (d.size > 1, True, True, True, "status"), rows, n, 0 if d.size == 1 else 1)
             if status[0]:
                 return op.perform(node, args)      # a label out of range: the reference's meaning or error
             return [out]
@@ -233,7 +263,14 @@ def _plan_softmax(kind):
         x = planner.contiguous(values[0])
         out = planner.output(0, x.array.shape, dtype)
         n = x.array.shape[-1]
-        planner.call(row_kernel(kind, dtype), (x.array, out.array), x.array.size // n, n, 0)
+        rows = x.array.size // n
+        fn = row_kernel(kind, dtype)
+        if splits(rows, n):
+            planner.python_call(lambda outs, ins: run_rows(fn, (ins[0].reshape(rows, n), outs[0].reshape(rows, n)),
+                                                           (True, True), rows, n, 0),
+                                [out], [x], splits=True)
+        else:
+            planner.call(fn, (x.array, out.array), rows, n, 0)
         return [out]
     return plan
 
@@ -265,7 +302,16 @@ def _plan_xent(kind):
             out = planner.output(0, z.array.shape, dtype)
             arrays = (d.array, z.array, y.array, out.array, status)
             d_stride = 0 if d.array.size == 1 else 1
-        planner.call(row_kernel(kind, dtype, label_dt), arrays, rows, n, d_stride)
+        fn = row_kernel(kind, dtype, label_dt)
+        if splits(rows, n):
+            # the step reads the plan's arrays as they are at each call (fixed objects whose
+            # data the driver points)
+            by_row = (True, True, True, "status") if kind == "xent" else (d_stride == 1, True, True, True, "status")
+            read = [z, y] if kind == "xent" else [d, z, y]
+            planner.python_call(lambda outs, ins: run_rows(fn, arrays, by_row, rows, n, d_stride),
+                                [out], read, splits=True)
+        else:
+            planner.call(fn, arrays, rows, n, d_stride)
         planner.check_status(status)
         return [out]
     return plan
