@@ -34,6 +34,7 @@ import symbolic.ops.math  # noqa: F401  (fills the scalar op table)
 pytest.importorskip("llvmlite")
 from backends.llvm import elemwise as E  # noqa: E402
 from backends.llvm import jit  # noqa: E402
+from backends.llvm.elemwise_ir import COLUMN_CHUNK  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64"]
@@ -449,6 +450,54 @@ def test_max_min_propagate_nan_and_empty_reductions():
         out = np.empty(3, dt)
         k(out, [np.zeros((3, 0))])
         assert same(out, np.full(3, ident, dt))
+
+
+COLUMN_CASES = [((7, COLUMN_CHUNK * 2 + 3), (0,)), ((3, 5, 300), (0, 1)), ((4, 6, 50), (0,)),
+                ((2, 9, 3, 40), (0, 2)), ((1, 3000), (0,)), ((5, 1), (0,))]
+
+
+@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min", "any"])
+@pytest.mark.parametrize("dt", ["float32", "float64", "int32"])
+@pytest.mark.parametrize("shape, axes", COLUMN_CASES)
+def test_reductions_over_leading_axes_run_the_column_kernel(kind, dt, shape, axes):
+    """A reduction whose contiguous axis is kept (a column sum, a bias gradient) runs the
+    kernel that accumulates whole rows at a time, in chunks of COLUMN_CHUNK positions."""
+    rng = np.random.default_rng(14)
+    x = (rng.standard_normal(shape) * (0.5 if kind == "prod" else 10)).astype(dt)
+    if dt == "float32" and x.size > 10:
+        x.flat[7] = np.nan                       # max and min propagate it down its column
+    steps = [("mul", (0, 1), dt), ("add", (2, 3), dt)] if kind != "any" else \
+        [("mul", (0, 1), dt), ("gt", (3, 2), "bool")]
+    w = (rng.standard_normal(shape[-1]) + 1).astype(dt)              # along the kept axis
+    c = rng.standard_normal(shape[:-1] + (1,)).astype(dt)           # broadcast along it
+    out_dt = "bool" if kind == "any" else dt
+    k = E.compile_fused_reduce(steps, 3, [dt] * 3, 4, kind, axes, out_dt)
+    value = x * w + c if kind != "any" else x * w > c
+    ref = reduce_ref(kind, value, axes, out_dt)
+    out = np.empty(np.shape(ref), out_dt)
+    k(out, [x, w, c])
+    if dt.startswith("float") and kind in ("sum", "prod"):
+        np.testing.assert_allclose(out, ref, rtol=1e-6 if dt == "float32" else 1e-12, atol=1e-5)
+    else:
+        assert same(out, ref), (kind, dt, shape, axes)
+    if out.ndim and out.shape[-1] >= E.COLUMN_MIN_WIDTH:
+        assert k._plan([x, w, c])[2][0] is k.column_kernel((1, 1, 0))
+
+
+def test_the_column_kernel_accumulates_each_position_in_row_order():
+    """float32 sums down a column accumulate in float64 in row order, as the row-walking
+    kernel does: the same bits whichever kernel a layout takes."""
+    rng = np.random.default_rng(15)
+    x = (rng.standard_normal((300, 70)) * 1e3).astype(np.float32)
+    k = E.compile_fused_reduce([], 1, ["float32"], 0, "sum", (0,), "float32")
+    by_columns = np.empty(70, np.float32)
+    k(by_columns, [x])
+    by_rows = np.empty(70, np.float32)
+    k(by_rows, [np.asfortranarray(x)])          # the column is now the contiguous axis
+    expect = np.zeros(70)
+    for row in x.astype(np.float64):
+        expect += row
+    assert same(by_columns, expect.astype(np.float32)) and same(by_rows, by_columns)
 
 
 def test_float32_sum_of_10M_accumulates_in_float64():

@@ -27,7 +27,7 @@ import threading
 import numpy as np
 
 from . import jit, threads
-from .elemwise_ir import acc_dtype_for, elem_ir_flat, elem_ir_strided, reduce_ir
+from .elemwise_ir import acc_dtype_for, column_reduce_ir, elem_ir_flat, elem_ir_strided, reduce_ir
 from .scalar import DTYPES, SUPPORTED_OPS, step_name
 
 _lock = threading.RLock()
@@ -39,6 +39,7 @@ _STRIDED_T = ctypes.CFUNCTYPE(None, ctypes.c_int64, _PYOBJ, _PYOBJ, _PYOBJ)
 _REDUCE_T = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, _PYOBJ, _PYOBJ, _PYOBJ)
 
 _NP_DTYPES = {d: np.dtype(d) for d in DTYPES}
+COLUMN_MIN_WIDTH = 16
 
 
 def _build(key, make_ir, ftype, unroll=True, speed_level=None):
@@ -308,6 +309,12 @@ class ReduceKernel:
                                          self.output, self.kind, self.out_dtype, classes),
                       _REDUCE_T)
 
+    def column_kernel(self, classes):
+        return _build(self._key + ("reduce-columns", tuple(classes)),
+                      lambda: column_reduce_ir(self.steps, self.n_inputs, self.input_dtypes,
+                                                self.output, self.kind, self.out_dtype, classes),
+                      _REDUCE_T)
+
     def __call__(self, out, ins, split=True):
         """``split=False``: on this thread whatever the size."""
         key = tuple([(a.shape, a.strides, a.dtype) if a.__class__ is np.ndarray else None for a in ins])
@@ -430,10 +437,18 @@ class ReduceKernel:
             rshape_c, rstr = [1], [[0] for _ in strides]
         if len(kshape_c) + len(rshape_c) > 32:
             raise ValueError("llvm reduce: more than 32 dimensions")
-        classes = tuple(_cls(st[-1]) for st in rstr)
         full = [ks + rs for ks, rs in zip(kstr, rstr)]
         meta = (np.array(kshape_c + rshape_c + [s for st in full for s in st], dtype=np.int64),)
-        fn, nk, nr = self.kernel(classes), len(kshape_c), len(rshape_c)
+        # the contiguous dimension is a kept one (a column sum): whole rows at a time, unless
+        # the rows are too short to pay for a pass each (100000 x 3: 0.69 ms, walking each
+        # column 0.34 ms; 256 x 10 the same either way)
+        columns = bool(kshape_c) and kshape_c[-1] >= COLUMN_MIN_WIDTH \
+            and all(st[-1] in (0, 1) for st in kstr) and any(st[-1] == 1 for st in kstr)
+        if columns:
+            fn = self.column_kernel(tuple(st[-1] for st in kstr))
+        else:
+            fn = self.kernel(tuple(_cls(st[-1]) for st in rstr))
+        nk, nr = len(kshape_c), len(rshape_c)
         if converted or copied:
             # the kernel reads what the strides describe: the same conversions every call
             def call(out, ins):

@@ -13,7 +13,9 @@ Two elementwise kernel shapes per program, each compiled on first need:
 
 Outputs may alias inputs exactly (in-place) but must not overlap them otherwise: the inner
 loops are marked ``llvm.loop.parallel_accesses``.  A reduction kernel walks the kept
-positions and, for each, the reduced dimensions, accumulating float32 sums in float64.
+positions and, for each, the reduced dimensions, accumulating float32 sums in float64; when
+the contiguous dimension is a kept one (a column sum), the column kernel walks the reduced
+dimensions once per chunk of kept positions instead.
 """
 import hashlib
 import math
@@ -367,23 +369,35 @@ def _combine(b, kind, acc, x, dt):
     return b.intr(f"{pre}{kind}", acc, x)
 
 
+class _ReduceEntry:
+    """What both reduction kernels start with: the arguments, the arrays' data pointers, the
+    dtypes of the reduced value and of the accumulator, and the walk's state."""
+
+    def __init__(self, steps, n_inputs, input_dtypes, output, kind, out_dt):
+        self.m = m = Module()
+        self.b = b = Builder(m)
+        b.label("entry")
+        self.nk, self.nr = b.arg("%nk", "i64"), b.arg("%nr", "i64")
+        self.meta = _data_ptrs(b, b.arg("%metat", "ptr"), 1, "meta")[0]
+        self.out_ptr = _data_ptrs(b, b.arg("%outt", "ptr"), 1, "o")[0]
+        self.in_ptrs = _data_ptrs(b, b.arg("%ins", "ptr"), n_inputs, "p")
+        self.val_dt = (list(input_dtypes) + [s[2] for s in steps])[output]
+        self.acc_dt = acc_dtype_for(kind, self.val_dt, out_dt)
+        self.idx, self.offs = _walk_state(m, b, n_inputs)
+        self.roffs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
+
+    def unpack(self):
+        return (self.m, self.b, self.nk, self.nr, self.meta, self.out_ptr, self.in_ptrs,
+                self.val_dt, self.acc_dt, self.idx, self.offs, self.roffs)
+
+
 def reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
     """Kernel ``void(i64 nk, i64 nr, meta, out_array, ins_tuple)``: for each of the kept
     positions (C order, dims [0, nk)), reduce over dims [nk, nk+nr); ``meta`` holds the
     shape then ndim element strides per input."""
-    m = Module()
-    b = Builder(m)
-    b.label("entry")
-    nk, nr = b.arg("%nk", "i64"), b.arg("%nr", "i64")
-    meta = _data_ptrs(b, b.arg("%metat", "ptr"), 1, "meta")[0]
-    out_ptr = _data_ptrs(b, b.arg("%outt", "ptr"), 1, "o")[0]
-    in_ptrs = _data_ptrs(b, b.arg("%ins", "ptr"), n_inputs, "p")
-    all_dts = list(input_dtypes) + [s[2] for s in steps]
-    val_dt = all_dts[output]
-    acc_dt = acc_dtype_for(kind, val_dt, out_dt)
+    (m, b, nk, nr, meta, out_ptr, in_ptrs, val_dt, acc_dt, idx, offs,
+     roffs) = _ReduceEntry(steps, n_inputs, input_dtypes, output, kind, out_dt).unpack()
     ndim = nk + nr
-    idx, offs = _walk_state(m, b, n_inputs)
-    roffs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
     accp = b.emit("ptr", f"alloca {reg_type(acc_dt)}")
     jp = b.emit("ptr", "alloca i64")
     b.store(b.const("i64", 0), jp)
@@ -430,3 +444,67 @@ def reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
     return _finish(m, b, "i64 %nk, i64 %nr, ptr %metat, ptr %outt, ptr %ins")
 
 
+
+
+COLUMN_CHUNK = 2048      # accumulators of one pass of the column kernel: 16 KB of float64 on the
+                         # stack (a 1000 x 4000 column sum: 3.9 ms with 256, 2.5 with 1024, 1.5 here)
+
+
+def column_reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
+    """Kernel like ``reduce_ir``'s, for layouts whose innermost kept dimension (nk - 1) is the
+    contiguous one: a column sum of a C-contiguous matrix, a bias gradient.  Walking it
+    position by position reads each column with a stride (~5x slower than NumPy on a
+    1000 x 4000 column sum); here a chunk of ``COLUMN_CHUNK`` consecutive kept positions
+    accumulates on the stack while the reduced dimensions are walked in C order, each step
+    a contiguous, vectorized pass over the chunk.  Every position still accumulates its
+    values in the same order as ``reduce_ir`` does.  ``classes``: each input's stride class
+    along dimension nk - 1 (0: broadcast, 1: contiguous)."""
+    (m, b, nk, nr, meta, out_ptr, in_ptrs, val_dt, acc_dt, idx, offs,
+     roffs) = _ReduceEntry(steps, n_inputs, input_dtypes, output, kind, out_dt).unpack()
+    acc_ty = reg_type(acc_dt)
+    ndim = nk + nr
+    accs = b.emit("ptr", f"alloca [{COLUMN_CHUNK} x {acc_ty}]")
+    basep = b.emit("ptr", "alloca i64")
+    b.store(b.const("i64", 0), basep)
+    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_inputs)]
+    inner = nk - 1
+    n_inner = b.load("i64", b.gep("i64", meta, inner))
+    n_chunks = b.op("sdiv", n_inner + (COLUMN_CHUNK - 1), b.const("i64", COLUMN_CHUNK))
+
+    def point():
+        base = b.load("i64", basep)
+
+        def chunk(q, _):
+            first = q * COLUMN_CHUNK
+            rest = n_inner - first
+            width = b.select(b.icmp("slt", rest, b.const("i64", COLUMN_CHUNK)), rest,
+                             b.const("i64", COLUMN_CHUNK))
+            _inner_loop(b, "init", width, lambda j, _: b.store(
+                b.const(acc_ty, _identity(kind, acc_dt)), b.gep(acc_ty, accs, j)), parallel=False)
+            for o, r in zip(offs, roffs):
+                b.store(b.load("i64", o), r)
+
+            def row():
+                starts = [b.load("i64", r) + (first if cls == 1 else 0) for r, cls in zip(roffs, classes)]
+
+                def body(j, _):
+                    ins = [load_value(b, input_dtypes[k],
+                                      _addr(b, input_dtypes[k], in_ptrs[k], starts[k], j, classes[k], None))
+                           for k in range(n_inputs)]
+                    vals, _ = emit_program(b, steps, n_inputs, input_dtypes, ins)
+                    slot = b.gep(acc_ty, accs, j)
+                    acc = b.load(acc_ty, slot)
+                    b.store(_combine(b, kind, acc, cast(b, vals[output], val_dt, acc_dt), acc_dt), slot)
+                _inner_loop(b, "cols", width, body, parallel=False)
+
+            _Odometer(b, idx, meta, stride_ptrs, roffs).run(nk, ndim, "rd", row)
+            at = base + first
+            _inner_loop(b, "store", width, lambda j, _: store_value(
+                b, cast(b, b.load(acc_ty, b.gep(acc_ty, accs, j)), acc_dt, out_dt), out_dt,
+                b.gep(mem_type(out_dt), out_ptr, at + j)), parallel=False)
+        _inner_loop(b, "chunk", n_chunks, chunk, parallel=False)
+        b.store(base + n_inner, basep)
+
+    _Odometer(b, idx, meta, stride_ptrs, offs).run(b.const("i64", 0), inner, "kd", point)
+    b.line("ret void")
+    return _finish(m, b, "i64 %nk, i64 %nr, ptr %metat, ptr %outt, ptr %ins")
