@@ -500,6 +500,27 @@ def test_the_column_kernel_accumulates_each_position_in_row_order():
     assert same(by_columns, expect.astype(np.float32)) and same(by_rows, by_columns)
 
 
+def test_bool_sums_and_products_are_or_and_and():
+    a = np.zeros((3, 50), bool)
+    a[0, 0] = a[0, -1] = True              # two: a sum by 1-bit addition would give False
+    a[1] = True
+    for kind in ("sum", "prod"):
+        for axes in [None, (1,), (0,)]:
+            k = E.compile_fused_reduce([], 1, ["bool"], 0, kind, axes, "bool")
+            ref = getattr(np, kind)(a, axis=axes, dtype=bool)
+            out = np.empty(np.shape(ref), bool)
+            k(out, [a])
+            assert same(out, ref), (kind, axes)
+
+
+def test_a_numpy_scalar_input_is_converted_not_read_as_an_array():
+    k = E.compile_fused_reduce([("mul", (0, 1), "float32")], 2, ["float32"] * 2, 2, "sum", None, "float32")
+    out = np.empty((), np.float32)
+    for _ in range(2):                       # the second call takes the cached plan
+        k(out, [np.ones(10, np.float32), np.float32(2)])
+        assert out == 20
+
+
 def test_float32_sum_of_10M_accumulates_in_float64():
     rng = np.random.default_rng(13)
     x = (rng.standard_normal(10_000_000) + 0.25).astype(np.float32)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import symbolic as S
-from backends.llvm import threads
+from backends.llvm import elemwise as E, threads
 
 
 @pytest.mark.parametrize("n, parts", [(1, 2), (64, 2), (65, 2), (300_001, 2), (300_001, 3), (10, 1)])
@@ -59,11 +59,16 @@ def test_a_forked_child_gets_its_own_pool(rng):
 
 
 def _recording_splits(monkeypatch):
-    """The lengths of the ranges split over the threads, recorded."""
+    """(length of the range, slices it ran as) of each split over the threads."""
     seen = []
     run_split = threads.run_split
-    monkeypatch.setattr(threads, "run_split",
-                        lambda part, n, **kw: seen.append(n) or run_split(part, n, **kw))
+
+    def recording(part, n, **kw):
+        ran = []
+        result = run_split(lambda lo, hi: ran.append(lo) or part(lo, hi), n, **kw)
+        seen.append((n, len(ran)))
+        return result
+    monkeypatch.setattr(threads, "run_split", recording)
     return seen
 
 
@@ -99,7 +104,7 @@ def test_large_reductions_split_over_threads(rng, monkeypatch, shape, axis, spli
     np.testing.assert_array_equal(top, np.max(a, axis=axis))
     np.testing.assert_array_equal(low, np.min(a - np.float32(1), axis=axis))
     np.testing.assert_array_equal(big, np.any(a > 4.5, axis=axis))
-    assert seen == ([] if n_threads == 1 else [shape[split_axis]] * 4)   # the four reductions
+    assert seen == ([] if n_threads == 1 else [(shape[split_axis], 2)] * 4)   # four reductions
 
 
 def test_a_split_float32_sum_keeps_float64_accuracy(rng):
@@ -148,7 +153,7 @@ def test_large_row_kernels_split_over_threads(rng, monkeypatch, dtype, n_threads
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, **tol)
     # the cross-entropy, its gradient, softmax and the 3-d log-softmax (7 x 86 rows)
-    assert sorted(seen) == ([] if n_threads == 1 else sorted([rows] * 3 + [7 * 86]))
+    assert sorted(seen) == ([] if n_threads == 1 else sorted([(rows, 2)] * 3 + [(7 * 86, 2)]))
 
 
 def test_a_label_out_of_range_in_a_split_row_kernel_gives_the_reference_error(rng):
@@ -167,3 +172,42 @@ def test_a_label_out_of_range_in_a_split_row_kernel_gives_the_reference_error(rn
                 f(zv, bad)
         np.testing.assert_allclose(f(zv, yv), S.function([z, y], cost, mode=S.Mode(linker="numpy"))(zv, yv),
                                    rtol=1e-5)
+
+
+def test_reductions_without_an_axis_to_split_run_on_one_thread(rng, monkeypatch):
+    """No slice for each thread along the first kept axis nor along any reduced one (a
+    reduction over no axes, over a size-1 axis): one call, the right result."""
+    seen = _recording_splits(monkeypatch)
+    a = rng.normal(size=(1, 1, threads.PARALLEL_MIN_REDUCED + 3)).astype("float32")
+    with S.config.change_flags(threads=2):
+        for axes, expect in [((1,), a.sum(axis=1)), ((), a)]:
+            k = E.compile_fused_reduce([], 1, ["float32"], 0, "sum", axes, "float32")
+            out = np.empty(expect.shape, np.float32)
+            k(out, [a])
+            np.testing.assert_array_equal(out, expect)
+    assert seen == []
+
+
+def test_a_split_reduction_that_overflows_warns_no_more_than_one_thread(monkeypatch):
+    monkeypatch.setattr(threads, "PARALLEL_MIN_REDUCED", 64)
+    a = np.full(1000, 3e38, np.float32)
+    x = S.fvector("x")
+    with S.config.change_flags(threads=2):
+        f = S.function([x], S.sum(x), mode=S.Mode(linker="llvm"))
+        with np.errstate(all="raise"):
+            assert f(a) == np.inf
+
+
+def test_a_failing_slice_waits_for_the_others(monkeypatch):
+    import time
+    finished = []
+
+    def part(lo, hi):
+        if lo == 0:
+            raise RuntimeError("first slice")
+        time.sleep(0.05)
+        finished.append(lo)
+    with S.config.change_flags(threads=2):
+        with pytest.raises(RuntimeError, match="first slice"):
+            threads.run_split(part, 1000, align=1)
+    assert finished == [500]

@@ -328,9 +328,7 @@ class ReduceKernel:
                 or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
                              f"{self.out_dtype} array of shape {kshape}")
-        if split and threads.count() > 1 and self.splits(ins):
-            self._split(out, ins)
-        else:
+        if not (split and threads.count() > 1 and self.splits(ins) and self._split(out, ins)):
             call(out, ins)
 
     def splits(self, ins):
@@ -340,10 +338,11 @@ class ReduceKernel:
         return 0 not in shape and int(np.prod(shape)) >= threads.PARALLEL_MIN_REDUCED
 
     def _split(self, out, ins):
-        """The reduction on ``config.threads`` threads.  Slices of the first kept axis each
-        write their rows of ``out``; when that axis is too short (a reduction over every
-        axis, say), slices of the longest reduced axis each reduce into a partial in the
-        accumulator's dtype (float64 for float32 sums), and the partials are combined here."""
+        """The reduction on ``config.threads`` threads, or False when no axis has a slice for
+        each of them.  Slices of the first kept axis each write their rows of ``out``; when
+        that axis is too short (a reduction over every axis, say), slices of the longest
+        reduced axis each reduce into a partial in the accumulator's dtype (float64 for
+        float32 sums), and the partials are combined here."""
         ins = [np.asarray(a) for a in ins]
         nd = max(a.ndim for a in ins)
         shape = np.broadcast_shapes(*[a.shape for a in ins])
@@ -361,11 +360,16 @@ class ReduceKernel:
             return tuple(out_ins)
         if kept and shape[kept[0]] >= parts:
             d = kept[0]
-            row = int(np.prod(out.shape[1:]))
+            # slices on whole cache lines of the output where there are rows enough
+            align = max(1, 16 // max(int(np.prod(out.shape[1:])), 1))
+            if shape[d] < 4 * align * parts:
+                align = 1
             threads.run_split(lambda lo, hi: self(out[lo:hi], cut(d, lo, hi), split=False), shape[d],
-                              align=max(1, 16 // max(row, 1)))
-            return
-        d = max((a for a in axes), key=lambda a: shape[a])
+                              align=align)
+            return True
+        d = max(axes, key=lambda a: shape[a], default=None)
+        if d is None or shape[d] < parts:
+            return False
         acc = acc_dtype_for(self.kind, None, self.out_dtype)
         partial = compile_fused_reduce(self.steps, self.n_inputs, self.input_dtypes, self.output,
                                        self.kind, self.axes, acc)
@@ -377,7 +381,11 @@ class ReduceKernel:
         partials = threads.run_split(part, shape[d], align=1)
         combine = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
                    "any": np.logical_or, "all": np.logical_and}[self.kind]
-        out[...] = combine.reduce(partials, axis=0).astype(self._out_np, copy=False)
+        if acc == "bool":                   # a bool sum or product is an or / and (NumPy's)
+            combine = {"sum": np.logical_or, "prod": np.logical_and}.get(self.kind, combine)
+        with np.errstate(all="ignore"):     # the kernel's own overflow to inf warns of nothing
+            out[...] = combine.reduce(partials, axis=0).astype(self._out_np, copy=False)
+        return True
 
     def native_call(self, out, ins):
         """The kernel call for these arrays as ``(ctypes function, arguments)``, ``()`` when
@@ -400,8 +408,10 @@ class ReduceKernel:
         """(kept shape, ``call(out, ins)``, native) for inputs of these shapes, strides and
         dtypes; ``native`` is (kernel, kept ndim, reduced ndim, meta) when the kernel reads
         the inputs as given, else None."""
+        # anything but an ndarray (a NumPy scalar) must be converted before the kernel reads it
+        converted = any(a.__class__ is not np.ndarray for a in ins)
         ins = [np.asarray(a) for a in ins]
-        converted = any(a.dtype != dt for a, dt in zip(ins, self._in_np))
+        converted = converted or any(a.dtype != dt for a, dt in zip(ins, self._in_np))
         ins = [a if a.dtype == dt else a.astype(dt) for a, dt in zip(ins, self._in_np)]
         nd = max(a.ndim for a in ins) if ins else 0
         shape = tuple(np.broadcast_shapes(*[a.shape for a in ins]))

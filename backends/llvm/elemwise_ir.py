@@ -353,6 +353,8 @@ def _identity(kind, dt):
 
 def _combine(b, kind, acc, x, dt):
     k = kind_of(dt)
+    if k == "b" and kind in ("sum", "prod"):       # NumPy's bool sum and product: or, and
+        kind = "any" if kind == "sum" else "all"
     if kind == "sum":
         return b.binop("fadd", acc, x, "reassoc") if k == "f" else acc + x
     if kind == "prod":

@@ -67,5 +67,13 @@ def run_split(part, n, align=_ALIGN):
     if len(ranges) == 1:
         return [part(*ranges[0])]
     futures = [pool_submit(part, lo, hi) for lo, hi in ranges[1:]]
-    first = part(*ranges[0])
+    try:
+        first = part(*ranges[0])
+    except BaseException:
+        for f in futures:                 # nothing may still be writing when the error leaves
+            try:
+                f.result()
+            except BaseException:
+                pass
+        raise
     return [first] + [f.result() for f in futures]
