@@ -320,15 +320,15 @@ class ReduceKernel:
         key = tuple([(a.shape, a.strides, a.dtype) if a.__class__ is np.ndarray else None for a in ins])
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plan(ins)
+            plan = self._plan(ins) + (self.splits(ins),)     # (the size decided once per layout)
             if None not in key and len(self._plans) < 64:
                 self._plans[key] = plan
-        kshape, call, _ = plan
+        kshape, call, _, large = plan
         if not isinstance(out, np.ndarray) or out.dtype != self._out_np or out.shape != kshape \
                 or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"llvm reduce: out must be a writeable C-contiguous "
                              f"{self.out_dtype} array of shape {kshape}")
-        if not (split and threads.count() > 1 and self.splits(ins) and self._split(out, ins)):
+        if not (split and large and threads.count() > 1 and self._split(out, ins)):
             call(out, ins)
 
     def splits(self, ins):
@@ -382,7 +382,7 @@ class ReduceKernel:
         combine = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
                    "any": np.logical_or, "all": np.logical_and}[self.kind]
         if acc == "bool":                   # a bool sum or product is an or / and (NumPy's)
-            combine = {"sum": np.logical_or, "prod": np.logical_and}.get(self.kind, combine)
+            combine = np.logical_or if self.kind == "sum" else np.logical_and if self.kind == "prod" else combine
         with np.errstate(all="ignore"):     # the kernel's own overflow to inf warns of nothing
             out[...] = combine.reduce(partials, axis=0).astype(self._out_np, copy=False)
         return True
@@ -408,10 +408,10 @@ class ReduceKernel:
         """(kept shape, ``call(out, ins)``, native) for inputs of these shapes, strides and
         dtypes; ``native`` is (kernel, kept ndim, reduced ndim, meta) when the kernel reads
         the inputs as given, else None."""
-        # anything but an ndarray (a NumPy scalar) must be converted before the kernel reads it
-        converted = any(a.__class__ is not np.ndarray for a in ins)
+        # anything but an ndarray of the input's dtype (a NumPy scalar too) is converted
+        # before the kernel reads it
+        converted = any(a.__class__ is not np.ndarray or a.dtype != dt for a, dt in zip(ins, self._in_np))
         ins = [np.asarray(a) for a in ins]
-        converted = converted or any(a.dtype != dt for a, dt in zip(ins, self._in_np))
         ins = [a if a.dtype == dt else a.astype(dt) for a, dt in zip(ins, self._in_np)]
         nd = max(a.ndim for a in ins) if ins else 0
         shape = tuple(np.broadcast_shapes(*[a.shape for a in ins]))

@@ -258,10 +258,15 @@ def _walk_state(m, b, n_arrays):
     return idx, offs
 
 
+def _stride_ptrs(b, meta, ndim, n_arrays):
+    """Pointers to each array's ``ndim`` strides in ``meta`` (after the shape)."""
+    return [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_arrays)]
+
+
 def _inner_axis(b, meta, ndim, n_arrays):
     """Pointers to each array's strides in ``meta``, the innermost extent, and the innermost
     stride of each array."""
-    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_arrays)]
+    stride_ptrs = _stride_ptrs(b, meta, ndim, n_arrays)
     last = ndim - 1
     n_inner = b.load("i64", b.gep("i64", meta, last))
     inner_strides = [b.load("i64", b.gep("i64", sp, last)) for sp in stride_ptrs]
@@ -371,26 +376,22 @@ def _combine(b, kind, acc, x, dt):
     return b.intr(f"{pre}{kind}", acc, x)
 
 
-class _ReduceEntry:
-    """What both reduction kernels start with: the arguments, the arrays' data pointers, the
-    dtypes of the reduced value and of the accumulator, and the walk's state."""
-
-    def __init__(self, steps, n_inputs, input_dtypes, output, kind, out_dt):
-        self.m = m = Module()
-        self.b = b = Builder(m)
-        b.label("entry")
-        self.nk, self.nr = b.arg("%nk", "i64"), b.arg("%nr", "i64")
-        self.meta = _data_ptrs(b, b.arg("%metat", "ptr"), 1, "meta")[0]
-        self.out_ptr = _data_ptrs(b, b.arg("%outt", "ptr"), 1, "o")[0]
-        self.in_ptrs = _data_ptrs(b, b.arg("%ins", "ptr"), n_inputs, "p")
-        self.val_dt = (list(input_dtypes) + [s[2] for s in steps])[output]
-        self.acc_dt = acc_dtype_for(kind, self.val_dt, out_dt)
-        self.idx, self.offs = _walk_state(m, b, n_inputs)
-        self.roffs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
-
-    def unpack(self):
-        return (self.m, self.b, self.nk, self.nr, self.meta, self.out_ptr, self.in_ptrs,
-                self.val_dt, self.acc_dt, self.idx, self.offs, self.roffs)
+def _reduce_entry(steps, n_inputs, input_dtypes, output, kind, out_dt):
+    """What both reduction kernels start with: the module and builder, the arguments, the
+    arrays' data pointers, the dtypes of the reduced value and of the accumulator, the
+    walk's index array, and a running and a row offset per input."""
+    m = Module()
+    b = Builder(m)
+    b.label("entry")
+    nk, nr = b.arg("%nk", "i64"), b.arg("%nr", "i64")
+    meta = _data_ptrs(b, b.arg("%metat", "ptr"), 1, "meta")[0]
+    out_ptr = _data_ptrs(b, b.arg("%outt", "ptr"), 1, "o")[0]
+    in_ptrs = _data_ptrs(b, b.arg("%ins", "ptr"), n_inputs, "p")
+    val_dt = (list(input_dtypes) + [s[2] for s in steps])[output]
+    idx, offs = _walk_state(m, b, n_inputs)
+    roffs = [b.emit("ptr", "alloca i64") for _ in range(n_inputs)]
+    return (m, b, nk, nr, meta, out_ptr, in_ptrs, val_dt, acc_dtype_for(kind, val_dt, out_dt),
+            idx, offs, roffs)
 
 
 def reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
@@ -398,7 +399,7 @@ def reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
     positions (C order, dims [0, nk)), reduce over dims [nk, nk+nr); ``meta`` holds the
     shape then ndim element strides per input."""
     (m, b, nk, nr, meta, out_ptr, in_ptrs, val_dt, acc_dt, idx, offs,
-     roffs) = _ReduceEntry(steps, n_inputs, input_dtypes, output, kind, out_dt).unpack()
+     roffs) = _reduce_entry(steps, n_inputs, input_dtypes, output, kind, out_dt)
     ndim = nk + nr
     accp = b.emit("ptr", f"alloca {reg_type(acc_dt)}")
     jp = b.emit("ptr", "alloca i64")
@@ -446,8 +447,6 @@ def reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classes):
     return _finish(m, b, "i64 %nk, i64 %nr, ptr %metat, ptr %outt, ptr %ins")
 
 
-
-
 COLUMN_CHUNK = 2048      # accumulators of one pass of the column kernel: 16 KB of float64 on the
                          # stack (a 1000 x 4000 column sum: 3.9 ms with 256, 2.5 with 1024, 1.5 here)
 
@@ -462,13 +461,13 @@ def column_reduce_ir(steps, n_inputs, input_dtypes, output, kind, out_dt, classe
     values in the same order as ``reduce_ir`` does.  ``classes``: each input's stride class
     along dimension nk - 1 (0: broadcast, 1: contiguous)."""
     (m, b, nk, nr, meta, out_ptr, in_ptrs, val_dt, acc_dt, idx, offs,
-     roffs) = _ReduceEntry(steps, n_inputs, input_dtypes, output, kind, out_dt).unpack()
+     roffs) = _reduce_entry(steps, n_inputs, input_dtypes, output, kind, out_dt)
     acc_ty = reg_type(acc_dt)
     ndim = nk + nr
     accs = b.emit("ptr", f"alloca [{COLUMN_CHUNK} x {acc_ty}]")
     basep = b.emit("ptr", "alloca i64")
     b.store(b.const("i64", 0), basep)
-    stride_ptrs = [b.gep("i64", meta, ndim * (k + 1)) for k in range(n_inputs)]
+    stride_ptrs = _stride_ptrs(b, meta, ndim, n_inputs)
     inner = nk - 1
     n_inner = b.load("i64", b.gep("i64", meta, inner))
     n_chunks = b.op("sdiv", n_inner + (COLUMN_CHUNK - 1), b.const("i64", COLUMN_CHUNK))
